@@ -1,0 +1,115 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// binance-bridge: Binance USD-M / COIN-M futures market data into Redis Streams.
+///
+/// Modules are split by dependency weight (see `docs/architecture.md`):
+/// `BridgeCore` is pure (no I/O), `CHiredis` + `RedisClient` are the only code that
+/// touches hiredis, `BinanceStreams` talks to Binance, `Bridge` holds the services.
+let package = Package(
+    name: "binance-bridge",
+    // swift-configuration's availability annotations need macOS 15; harmless on Linux.
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "BridgeCore", targets: ["BridgeCore"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
+        .library(name: "BinanceStreams", targets: ["BinanceStreams"]),
+        .library(name: "Bridge", targets: ["Bridge"]),
+        .executable(name: "binance-bridge", targets: ["binance-bridge"]),
+        .executable(name: "binance-sim", targets: ["binance-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(
+            url: "https://github.com/apple/swift-configuration",
+            from: "1.4.0",
+            traits: [.defaults, "YAML", "CommandLineArguments"]
+        ),
+    ],
+    targets: [
+        // MARK: Pure core
+        .target(
+            name: "BridgeCore",
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Redis
+        // hiredis.pc adds `-D_FILE_OFFSET_BITS=64`, which SwiftPM rejects as a prohibited flag
+        // (a warning on every clean build). The headers and library live in the default
+        // search paths on Debian, so the modulemap links `hiredis` by name instead of
+        // naming `pkgConfig: "hiredis"` here.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(
+            name: "RedisClient",
+            dependencies: ["CHiredis"],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Binance
+        .target(
+            name: "BinanceStreams",
+            dependencies: ["BridgeCore"],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Services
+        .target(
+            name: "Bridge",
+            dependencies: [
+                "BridgeCore",
+                "RedisClient",
+                "BinanceStreams",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "binance-bridge",
+            dependencies: [
+                "Bridge",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "binance-sim",
+            dependencies: [
+                "BridgeCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "BridgeCoreTests", dependencies: ["BridgeCore"], swiftSettings: strictSettings),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"], swiftSettings: strictSettings),
+        .testTarget(name: "BinanceStreamsTests", dependencies: ["BinanceStreams"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BridgeTests",
+            dependencies: ["Bridge", "RedisClient", "BridgeCore"],
+            swiftSettings: strictSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+/// Settings shared by every Swift target: Swift 6 mode is set package-wide; these add
+/// upcoming features that make the code's intent explicit.
+var strictSettings: [SwiftSetting] {
+    [
+        .enableUpcomingFeature("ExistentialAny"),
+    ]
+}

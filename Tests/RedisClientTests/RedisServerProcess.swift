@@ -1,0 +1,150 @@
+import Foundation
+import RedisClient
+
+/// A throwaway `redis-server` child process on 127.0.0.1 with persistence off, for tests that
+/// need to stop, restart or configure their own server. Ends only the process it started.
+final class RedisServerProcess: @unchecked Sendable {
+    // @unchecked: `process` is only touched from the test that owns this object, serially.
+    let port: Int
+    let extraArguments: [String]
+    let directory: URL
+    private var process: Process?
+
+    /// A free TCP port on loopback (bind to port 0, read it, release it).
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// The `redis-server` binary on PATH (tests fail with a clear message when it is missing).
+    static func serverBinary() throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
+            let candidate = "\(directory)/redis-server"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw TestError("redis-server is not installed: run scripts/test.sh, which installs it")
+    }
+
+    init(port: Int = RedisServerProcess.freePort(), arguments: [String] = []) throws {
+        self.port = port
+        self.extraArguments = arguments
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-test-\(port)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    var url: RedisURL { RedisURL(address: .tcp(host: "127.0.0.1", port: port)) }
+
+    func configuration(password: String? = nil, user: String? = nil, commandTimeout: Duration = .seconds(5)) -> RedisConnectionConfiguration {
+        var url = url
+        url.password = password
+        url.user = user
+        return RedisConnectionConfiguration(url: url, connectTimeout: .seconds(2), commandTimeout: commandTimeout)
+    }
+
+    /// Starts the server and waits (bounded) until it accepts connections.
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.serverBinary())
+        process.arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
+        ] + extraArguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        for _ in 0..<200 {
+            if Self.canConnect(port: port) { return }
+            usleep(25_000)
+        }
+        throw TestError("redis-server on port \(port) did not start within 5 s")
+    }
+
+    /// Kills the server (SIGKILL by default: an abrupt crash) and waits for it to exit.
+    func stop(signal: Int32 = SIGKILL) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private static func canConnect(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+}
+
+struct TestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The shared Redis for tests that only need *a* server: the one `scripts/test.sh` started
+/// (`BRIDGE_TEST_REDIS_URL`), or else one started here for this test process.
+enum SharedRedis {
+    private static let fallback: Result<RedisServerProcess, any Error> = Result {
+        let server = try RedisServerProcess()
+        try server.start()
+        return server
+    }
+
+    static func configuration(commandTimeout: Duration = .seconds(10)) throws -> RedisConnectionConfiguration {
+        if let text = ProcessInfo.processInfo.environment["BRIDGE_TEST_REDIS_URL"], !text.isEmpty {
+            return RedisConnectionConfiguration(url: try RedisURL(parsing: text), commandTimeout: commandTimeout)
+        }
+        var configuration = try fallback.get().configuration()
+        configuration.commandTimeout = commandTimeout
+        return configuration
+    }
+
+    /// A key no other test uses.
+    static func uniqueKey(_ name: String) -> String { "test:\(name):\(UUID().uuidString)" }
+}
+
+/// Waits for the next event, failing after `timeout` instead of hanging the suite.
+func next(
+    _ iterator: inout RedisSubscriber.AsyncIterator,
+    within timeout: Duration = .seconds(10)
+) async throws -> RedisSubscriberEvent {
+    let box = IteratorBox(iterator)
+    let event = try await withThrowingTaskGroup(of: RedisSubscriberEvent?.self) { group in
+        group.addTask { await box.next() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            throw TestError("no subscriber event within \(timeout)")
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+    guard let event else { throw TestError("the subscriber sequence ended") }
+    iterator = box.iterator
+    return event
+}
+
+private final class IteratorBox: @unchecked Sendable {
+    // @unchecked: used by one child task at a time, then read after the group finishes.
+    var iterator: RedisSubscriber.AsyncIterator
+    init(_ iterator: RedisSubscriber.AsyncIterator) { self.iterator = iterator }
+    func next() async -> RedisSubscriberEvent? { await iterator.next() }
+}
