@@ -29,6 +29,9 @@ let package = Package(
             from: "1.4.0",
             traits: [.defaults, "YAML", "CommandLineArguments"]
         ),
+        // Already in the graph through swift-configuration's YAML trait; used directly to
+        // reject unknown keys and non-scalar values in the configuration file.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: Pure core
@@ -71,6 +74,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
         ),
@@ -86,20 +90,23 @@ let package = Package(
         ),
         .executableTarget(
             name: "binance-sim",
-            dependencies: [
-                "BridgeCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["BridgeCore"],
             swiftSettings: strictSettings
         ),
 
         // MARK: Tests
         .testTarget(name: "BridgeCoreTests", dependencies: ["BridgeCore"], swiftSettings: strictSettings),
-        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"], swiftSettings: strictSettings),
+        .target(
+            name: "TestSupport",
+            dependencies: ["RedisClient"],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "BinanceStreamsTests", dependencies: ["BinanceStreams"], swiftSettings: strictSettings),
         .testTarget(
             name: "BridgeTests",
-            dependencies: ["Bridge", "RedisClient", "BridgeCore"],
+            dependencies: ["Bridge", "RedisClient", "BridgeCore", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ],

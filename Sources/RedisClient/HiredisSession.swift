@@ -102,7 +102,7 @@ final class HiredisSession {
         steps.append("PING")
 
         var failure: RedisClientError?
-        try execute(batch.bytes, replyCount: batch.count, timeout: configuration.connectTimeout, wake: wake, interrupted: interrupted) { index, reply in
+        try execute(batch, timeout: configuration.connectTimeout, wake: wake, interrupted: interrupted) { index, reply in
             guard failure == nil, reply.pointee.type == REDIS_REPLY_ERROR else { return }
             let server = RedisClientError(serverReply: RedisReply(hiredis: reply).errorMessage ?? "")
             let code = server.serverErrorCode ?? "ERR"
@@ -130,7 +130,23 @@ final class HiredisSession {
     /// `interrupted` reports cancellation/shutdown after `wake` fired. After a throw the
     /// session must be discarded: the stream position is unknown.
     func execute(
-        _ bytes: [UInt8],
+        _ batch: RedisCommandBatch,
+        replyCount: Int? = nil,
+        timeout: Duration,
+        wake: WakeSignal,
+        interrupted: () -> RedisClientError?,
+        onReply: (Int, UnsafePointer<redisReply>) -> Void
+    ) throws(RedisClientError) {
+        let outcome = batch.withUnsafeBytes { bytes in
+            Result { () throws(RedisClientError) in
+                try execute(bytes, replyCount: replyCount ?? batch.count, timeout: timeout, wake: wake, interrupted: interrupted, onReply: onReply)
+            }
+        }
+        try outcome.get()
+    }
+
+    private func execute(
+        _ bytes: UnsafeRawBufferPointer,
         replyCount: Int,
         timeout: Duration,
         wake: WakeSignal,
@@ -157,9 +173,7 @@ final class HiredisSession {
                 interrupted: interrupted
             )
             if events.contains(.writable) && written < total {
-                let count = bytes.withUnsafeBytes { buffer in
-                    write(fileDescriptor, buffer.baseAddress! + written, min(total - written, 1 << 22))
-                }
+                let count = write(fileDescriptor, bytes.baseAddress! + written, min(total - written, 1 << 22))
                 if count > 0 {
                     written += count
                     lastProgress = .now
@@ -176,8 +190,8 @@ final class HiredisSession {
 
     /// Appends `bytes` to the socket without waiting for replies (used for `PING` on a
     /// subscribed connection).
-    func writeAll(_ bytes: [UInt8], timeout: Duration, wake: WakeSignal, interrupted: () -> RedisClientError?) throws(RedisClientError) {
-        try execute(bytes, replyCount: 0, timeout: timeout, wake: wake, interrupted: interrupted) { _, _ in }
+    func writeAll(_ batch: RedisCommandBatch, timeout: Duration, wake: WakeSignal, interrupted: () -> RedisClientError?) throws(RedisClientError) {
+        try execute(batch, replyCount: 0, timeout: timeout, wake: wake, interrupted: interrupted) { _, _ in }
     }
 
     /// Reads what the socket has into hiredis's reader. Throws on EOF or I/O error.

@@ -8,16 +8,27 @@
 /// For callers that build commands field by field without intermediate arrays (the publisher),
 /// use ``beginCommand(argumentCount:)`` followed by exactly that many `appendArgument` calls.
 public struct RedisCommandBatch: Sendable {
-    /// The RESP bytes of every command appended so far.
-    public private(set) var bytes: [UInt8]
+    /// The encoded bytes; copy-on-write, written through raw pointers (see ``ByteStorage``).
+    private var storage: ByteStorage
     /// How many commands the batch holds (and so how many replies it will get).
     public private(set) var count: Int
 
     /// An empty batch with room for `capacity` bytes.
     public init(reservingCapacity capacity: Int = 4096) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        storage = ByteStorage(capacity: capacity)
         count = 0
+    }
+
+    /// A copy of the RESP bytes of every command appended so far (for tests and diagnostics;
+    /// the connection reads them in place with ``withUnsafeBytes(_:)``).
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    /// The number of encoded bytes.
+    public var byteCount: Int { storage.count }
+
+    /// Calls `body` with the encoded bytes, without copying them.
+    public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try body(UnsafeRawBufferPointer(start: storage.pointer, count: storage.count))
     }
 
     /// A batch with a single command.
@@ -31,7 +42,11 @@ public struct RedisCommandBatch: Sendable {
 
     /// Empties the batch, keeping its buffer for reuse.
     public mutating func removeAll() {
-        bytes.removeAll(keepingCapacity: true)
+        if isKnownUniquelyReferenced(&storage) {
+            storage.count = 0
+        } else {
+            storage = ByteStorage(capacity: storage.capacity)
+        }
         count = 0
     }
 
@@ -89,87 +104,145 @@ public struct RedisCommandBatch: Sendable {
     /// Starts a command of `argumentCount` arguments (`*N\r\n`).
     public mutating func beginCommand(argumentCount: Int) {
         precondition(argumentCount > 0, "a Redis command needs at least one argument")
-        bytes.append(UInt8(ascii: "*"))
-        appendDecimal(argumentCount)
-        appendCRLF()
+        appendHeader(marker: UInt8(ascii: "*"), length: argumentCount)
         count += 1
     }
 
     /// Appends one text argument (`$len\r\n…\r\n`).
     public mutating func appendArgument(_ argument: String) {
         var argument = argument
-        argument.withUTF8 { appendArgument(bytes: $0) }
+        argument.withUTF8 { appendArgument(bytes: UnsafeRawBufferPointer($0)) }
     }
 
     /// Appends one text argument from a substring.
     public mutating func appendArgument(_ argument: Substring) {
         var argument = argument
-        argument.withUTF8 { appendArgument(bytes: $0) }
+        argument.withUTF8 { appendArgument(bytes: UnsafeRawBufferPointer($0)) }
     }
 
     /// Appends one integer argument, formatted in decimal without allocating.
     public mutating func appendArgument(_ argument: Int) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: enough for Int.min
-        let length = withUnsafeMutableBytes(of: &digits) { buffer in
-            Self.formatDecimal(argument, into: buffer)
-        }
-        withUnsafeBytes(of: &digits) { appendArgument(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+        let sign = argument < 0 ? 1 : 0
+        let length = sign + Self.decimalDigitCount(UInt64(argument.magnitude))
+        let destination = reserve(length + 25)
+        let headerLength = Self.writeHeader(marker: UInt8(ascii: "$"), length: length, to: destination)
+        let start = destination + headerLength
+        if sign == 1 { start.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
+        var value = UInt64(argument.magnitude)
+        var index = length - 1
+        repeat {
+            start.storeBytes(of: UInt8(ascii: "0") + UInt8(value % 10), toByteOffset: index, as: UInt8.self)
+            value /= 10
+            index -= 1
+        } while value > 0
+        (start + length).storeBytes(of: Self.crlf, as: UInt16.self)
+        storage.count += headerLength + length + 2
     }
 
     /// Appends one binary argument.
     public mutating func appendArgument(bytes argument: some Collection<UInt8>) {
-        bytes.append(UInt8(ascii: "$"))
-        appendDecimal(argument.count)
-        appendCRLF()
-        bytes.append(contentsOf: argument)
-        appendCRLF()
+        if let done: Void = argument.withContiguousStorageIfAvailable({ appendArgument(bytes: UnsafeRawBufferPointer($0)) }) {
+            return done
+        }
+        appendArgument(bytes: Array(argument))
     }
 
-    /// Appends one binary argument from raw memory.
+    /// Appends one binary argument from raw memory: `$<len>\r\n<bytes>\r\n`.
+    ///
+    /// The publisher's hot path: one capacity check, then the header, payload and trailer are
+    /// written straight into the buffer.
     public mutating func appendArgument(bytes argument: UnsafeRawBufferPointer) {
-        bytes.append(UInt8(ascii: "$"))
-        appendDecimal(argument.count)
-        appendCRLF()
-        bytes.append(contentsOf: argument)
-        appendCRLF()
+        let length = argument.count
+        let destination = reserve(length + 25)  // "$" + ≤ 20 digits + 2 × "\r\n"
+        let headerLength = Self.writeHeader(marker: UInt8(ascii: "$"), length: length, to: destination)
+        if length > 0 {
+            (destination + headerLength).copyMemory(from: argument.baseAddress!, byteCount: length)
+        }
+        (destination + headerLength + length).storeBytes(of: Self.crlf, as: UInt16.self)
+        storage.count += headerLength + length + 2
     }
 
     // MARK: Encoding helpers
 
-    private mutating func appendCRLF() {
-        bytes.append(13)
-        bytes.append(10)
+    /// Makes room for `extra` bytes (unique storage, geometric growth); returns where to write.
+    private mutating func reserve(_ extra: Int) -> UnsafeMutableRawPointer {
+        if !isKnownUniquelyReferenced(&storage) {
+            storage = storage.copy(minimumCapacity: storage.count + extra)
+        } else if storage.count + extra > storage.capacity {
+            storage.grow(minimumCapacity: storage.count + extra)
+        }
+        return storage.pointer + storage.count
     }
 
-    private mutating func appendDecimal(_ value: Int) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let length = withUnsafeMutableBytes(of: &digits) { Self.formatDecimal(value, into: $0) }
-        withUnsafeBytes(of: &digits) { bytes.append(contentsOf: $0[0..<length]) }
+    /// Appends `*N\r\n` or `$N\r\n`.
+    private mutating func appendHeader(marker: UInt8, length: Int) {
+        let destination = reserve(23)
+        storage.count += Self.writeHeader(marker: marker, length: length, to: destination)
     }
 
-    /// Writes `value` in decimal at the start of `buffer` (≥ 20 bytes); returns the length.
-    private static func formatDecimal(_ value: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        var magnitude = value.magnitude
-        var reversed: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &reversed) { scratch in
-            repeat {
-                scratch[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
+    /// Writes `marker`, `length` in decimal and CRLF at `destination`; returns the byte count.
+    private static func writeHeader(marker: UInt8, length: Int, to destination: UnsafeMutableRawPointer) -> Int {
+        let digits = decimalDigitCount(UInt64(length))
+        destination.storeBytes(of: marker, as: UInt8.self)
+        var value = UInt64(length)
+        var index = digits
+        repeat {
+            destination.storeBytes(of: UInt8(ascii: "0") + UInt8(value % 10), toByteOffset: index, as: UInt8.self)
+            value /= 10
+            index -= 1
+        } while value > 0
+        destination.storeBytes(of: crlf, toByteOffset: digits + 1, as: UInt16.self)
+        return digits + 3
+    }
+
+    /// "\r\n" as a 16-bit value whose in-memory bytes are 0x0D 0x0A on any byte order.
+    private static let crlf = UInt16(littleEndian: 0x0A0D)
+
+    private static func decimalDigitCount(_ value: UInt64) -> Int {
+        var count = 1
+        var rest = value
+        while rest >= 10 {
+            rest /= 10
+            count += 1
         }
-        var length = 0
-        if value < 0 {
-            buffer[0] = UInt8(ascii: "-")
-            length = 1
-        }
-        withUnsafeBytes(of: &reversed) { scratch in
-            for index in stride(from: count - 1, through: 0, by: -1) {
-                buffer[length] = scratch[index]
-                length += 1
-            }
-        }
-        return length
+        return count
+    }
+}
+
+/// The growable byte buffer behind ``RedisCommandBatch``.
+///
+/// `@unchecked Sendable` is safe because ``RedisCommandBatch`` is copy-on-write: it mutates
+/// its storage only when `isKnownUniquelyReferenced` proves no other batch (and so no other
+/// thread) can see it; a storage shared with the connection thread is only ever read.
+final class ByteStorage: @unchecked Sendable {
+    private(set) var pointer: UnsafeMutableRawPointer
+    var count = 0
+    private(set) var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = Swift.max(64, capacity)
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: self.capacity, alignment: 16)
+    }
+
+    deinit {
+        pointer.deallocate()
+    }
+
+    /// Doubles (at least) the capacity, keeping the bytes.
+    func grow(minimumCapacity: Int) {
+        let newCapacity = Swift.max(minimumCapacity, capacity * 2)
+        let newPointer = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        newPointer.copyMemory(from: pointer, byteCount: count)
+        pointer.deallocate()
+        pointer = newPointer
+        capacity = newCapacity
+    }
+
+    /// An independent copy with room for `minimumCapacity` bytes.
+    func copy(minimumCapacity: Int) -> ByteStorage {
+        let copy = ByteStorage(capacity: Swift.max(minimumCapacity, capacity))
+        copy.pointer.copyMemory(from: pointer, byteCount: count)
+        copy.count = count
+        return copy
     }
 }

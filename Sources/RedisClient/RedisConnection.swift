@@ -284,13 +284,13 @@ extension RedisConnection {
                 case .replies:
                     var replies: [RedisReply] = []
                     replies.reserveCapacity(batch.count)
-                    try connected.execute(batch.bytes, replyCount: batch.count, timeout: configuration.commandTimeout, wake: wake, interrupted: interruption) { _, reply in
+                    try connected.execute(batch, timeout: configuration.commandTimeout, wake: wake, interrupted: interruption) { _, reply in
                         replies.append(RedisReply(hiredis: reply))
                     }
                     return .success(.replies(replies))
                 case .summary:
                     var failures: [RedisPipelineSummary.Failure] = []
-                    try connected.execute(batch.bytes, replyCount: batch.count, timeout: configuration.commandTimeout, wake: wake, interrupted: interruption) { index, reply in
+                    try connected.execute(batch, timeout: configuration.commandTimeout, wake: wake, interrupted: interruption) { index, reply in
                         if reply.pointee.type == REDIS_REPLY_ERROR {
                             let text = RedisReply(hiredis: reply).errorMessage ?? ""
                             failures.append(.init(index: index, error: RedisClientError(serverReply: text)))

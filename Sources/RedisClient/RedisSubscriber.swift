@@ -256,7 +256,7 @@ final class SubscriberCore: Sendable {
         var batch = RedisCommandBatch(reservingCapacity: 64)
         batch.append(["SUBSCRIBE"] + channels)
         var failure: RedisClientError?
-        try session.execute(batch.bytes, replyCount: channels.count, timeout: configuration.commandTimeout, wake: wake, interrupted: interruption) { _, reply in
+        try session.execute(batch, replyCount: channels.count, timeout: configuration.commandTimeout, wake: wake, interrupted: interruption) { _, reply in
             let value = RedisReply(hiredis: reply)
             if let error = value.serverError {
                 failure = error
@@ -271,7 +271,7 @@ final class SubscriberCore: Sendable {
     private func readMessages(_ session: HiredisSession) throws(RedisClientError) {
         var lastActivity = ContinuousClock.now
         var pingSentAt: ContinuousClock.Instant?
-        let ping = RedisCommandBatch("PING").bytes
+        let ping = RedisCommandBatch("PING")
         while true {
             while let reply = try session.nextReply() {
                 let value = RedisReply(hiredis: reply)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RedisClient
+import TestSupport
 
 /// Against a real `redis-server` (the one scripts/test.sh started, or one per test process).
 @Suite("RedisConnection against redis-server", .timeLimit(.minutes(2)))

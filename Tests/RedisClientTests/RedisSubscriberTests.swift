@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RedisClient
+import TestSupport
 
 @Suite("RedisSubscriber against redis-server", .timeLimit(.minutes(2)))
 struct RedisSubscriberTests {

@@ -1,17 +1,17 @@
 import Foundation
-import RedisClient
+public import RedisClient
 
 /// A throwaway `redis-server` child process on 127.0.0.1 with persistence off, for tests that
 /// need to stop, restart or configure their own server. Ends only the process it started.
-final class RedisServerProcess: @unchecked Sendable {
+public final class RedisServerProcess: @unchecked Sendable {
     // @unchecked: `process` is only touched from the test that owns this object, serially.
-    let port: Int
+    public let port: Int
     let extraArguments: [String]
     let directory: URL
     private var process: Process?
 
     /// A free TCP port on loopback (bind to port 0, read it, release it).
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -34,16 +34,16 @@ final class RedisServerProcess: @unchecked Sendable {
         throw TestError("redis-server is not installed: run scripts/test.sh, which installs it")
     }
 
-    init(port: Int = RedisServerProcess.freePort(), arguments: [String] = []) throws {
+    public init(port: Int = RedisServerProcess.freePort(), arguments: [String] = []) throws {
         self.port = port
         self.extraArguments = arguments
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-test-\(port)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    var url: RedisURL { RedisURL(address: .tcp(host: "127.0.0.1", port: port)) }
+    public var url: RedisURL { RedisURL(address: .tcp(host: "127.0.0.1", port: port)) }
 
-    func configuration(password: String? = nil, user: String? = nil, commandTimeout: Duration = .seconds(5)) -> RedisConnectionConfiguration {
+    public func configuration(password: String? = nil, user: String? = nil, commandTimeout: Duration = .seconds(5)) -> RedisConnectionConfiguration {
         var url = url
         url.password = password
         url.user = user
@@ -51,7 +51,7 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// Starts the server and waits (bounded) until it accepts connections.
-    func start() throws {
+    public func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.serverBinary())
         process.arguments = [
@@ -70,7 +70,7 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// Kills the server (SIGKILL by default: an abrupt crash) and waits for it to exit.
-    func stop(signal: Int32 = SIGKILL) {
+    public func stop(signal: Int32 = SIGKILL) {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
@@ -95,21 +95,21 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 }
 
-struct TestError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// The shared Redis for tests that only need *a* server: the one `scripts/test.sh` started
 /// (`BRIDGE_TEST_REDIS_URL`), or else one started here for this test process.
-enum SharedRedis {
+public enum SharedRedis {
     private static let fallback: Result<RedisServerProcess, any Error> = Result {
         let server = try RedisServerProcess()
         try server.start()
         return server
     }
 
-    static func configuration(commandTimeout: Duration = .seconds(10)) throws -> RedisConnectionConfiguration {
+    public static func configuration(commandTimeout: Duration = .seconds(10)) throws -> RedisConnectionConfiguration {
         if let text = ProcessInfo.processInfo.environment["BRIDGE_TEST_REDIS_URL"], !text.isEmpty {
             return RedisConnectionConfiguration(url: try RedisURL(parsing: text), commandTimeout: commandTimeout)
         }
@@ -118,12 +118,18 @@ enum SharedRedis {
         return configuration
     }
 
+    /// The shared server's URL as text (for the executable's `--redis-url`).
+    public static func urlString() throws -> String {
+        if let text = ProcessInfo.processInfo.environment["BRIDGE_TEST_REDIS_URL"], !text.isEmpty { return text }
+        return "\(try configuration().url)"
+    }
+
     /// A key no other test uses.
-    static func uniqueKey(_ name: String) -> String { "test:\(name):\(UUID().uuidString)" }
+    public static func uniqueKey(_ name: String) -> String { "test:\(name):\(UUID().uuidString)" }
 }
 
 /// Waits for the next event, failing after `timeout` instead of hanging the suite.
-func next(
+public func next(
     _ iterator: inout RedisSubscriber.AsyncIterator,
     within timeout: Duration = .seconds(10)
 ) async throws -> RedisSubscriberEvent {

@@ -1,0 +1,105 @@
+/// One configuration key: its YAML key, environment variable, flag, default and meaning.
+public struct SettingDescriptor: Sendable, Equatable {
+    /// The dotted YAML key, e.g. `redis.url`.
+    public let key: String
+    /// The default, as text, for documentation.
+    public let defaultValue: String
+    /// One line saying what the setting does.
+    public let summary: String
+    /// Bare `--flag` means `true`.
+    public let isBoolean: Bool
+    /// Never printed (the API key).
+    public let isSecret: Bool
+
+    init(_ key: String, _ defaultValue: String, _ summary: String, isBoolean: Bool = false, isSecret: Bool = false) {
+        self.key = key
+        self.defaultValue = defaultValue
+        self.summary = summary
+        self.isBoolean = isBoolean
+        self.isSecret = isSecret
+    }
+
+    /// `BRIDGE_` + the key in upper case, dots as underscores: `BRIDGE_REDIS_URL`.
+    public var environmentVariable: String {
+        "BRIDGE_" + String(key.uppercased().map { $0 == "." ? "_" : $0 })
+    }
+
+    /// `--` + the key, dots and underscores as hyphens: `--instruments-sync-on-start`.
+    public var flag: String {
+        "--" + String(key.map { $0 == "." || $0 == "_" ? "-" : $0 })
+    }
+}
+
+extension BridgeConfiguration {
+    /// Every setting, once: the single source for the loader, `check-config`, and the docs.
+    public static let settings: [SettingDescriptor] = [
+        .init("redis.url", "redis://127.0.0.1:6379/0", "Redis to write to: redis://[user:password@]host:port/db or unix:///path?db=N"),
+        .init("redis.prefix", "binance", "prefix of every key, channel and stream the bridge uses"),
+        .init("redis.maxlen", "100000", "MAXLEN ~ bound of each data stream"),
+        .init("redis.connect_timeout_ms", "5000", "Redis connect + handshake timeout, milliseconds"),
+        .init("redis.command_timeout_ms", "5000", "Redis command timeout (no progress), milliseconds"),
+        .init("environment", "mainnet", "mainnet or testnet: selects the default Binance URLs"),
+        .init("usdm.ws_url", "wss://fstream.binance.com", "USD-M WebSocket base URL (routes are appended)"),
+        .init("usdm.rest_url", "https://fapi.binance.com", "USD-M REST base URL"),
+        .init("coinm.ws_url", "wss://dstream.binance.com", "COIN-M WebSocket base URL"),
+        .init("coinm.rest_url", "https://dapi.binance.com", "COIN-M REST base URL"),
+        .init("api_key", "none", "Binance API key (optional; never logged)", isSecret: true),
+        .init("http.port", "9464", "port of /metrics, /healthz and /readyz"),
+        .init("instruments.strict", "false", "reject streams whose symbol is not in the instrument cache", isBoolean: true),
+        .init("instruments.sync_on_start", "true", "fetch exchangeInfo at start when the instrument hash is empty", isBoolean: true),
+        .init("books.enabled", "false", "keep local order books for diff-depth streams", isBoolean: true),
+        .init("log.level", "info", "trace, debug, info, notice, warning, error or critical"),
+    ]
+
+    /// The effective value of `key` as text; the API key shows as `<redacted>` (or `<none>`).
+    public func renderedValue(of key: String) -> String {
+        switch key {
+        case "redis.url": redis.url
+        case "redis.prefix": redis.prefix
+        case "redis.maxlen": String(redis.maxlen)
+        case "redis.connect_timeout_ms": String(redis.connectTimeout.wholeMilliseconds)
+        case "redis.command_timeout_ms": String(redis.commandTimeout.wholeMilliseconds)
+        case "environment": environment.rawValue
+        case "usdm.ws_url": usdm.webSocketURL
+        case "usdm.rest_url": usdm.restURL
+        case "coinm.ws_url": coinm.webSocketURL
+        case "coinm.rest_url": coinm.restURL
+        case "api_key": apiKey == nil ? "<none>" : "<redacted>"
+        case "http.port": String(http.port)
+        case "instruments.strict": String(instruments.strict)
+        case "instruments.sync_on_start": String(instruments.syncOnStart)
+        case "books.enabled": String(books.enabled)
+        case "log.level": log.level.rawValue
+        default: "<unknown key>"
+        }
+    }
+
+    /// One `key = value` line per setting, in table order, secrets redacted and Redis
+    /// passwords masked — safe to print and log.
+    public var redactedSettingsDescription: String {
+        redactedSettings.map { "\($0.key) = \($0.value)" }.joined(separator: "\n")
+    }
+
+    /// The effective settings as (key, value) pairs, in table order, safe to log.
+    public var redactedSettings: [(key: String, value: String)] {
+        Self.settings.map { setting in
+            let value = renderedValue(of: setting.key)
+            return (setting.key, setting.key == "redis.url" ? Self.maskingPassword(in: value) : value)
+        }
+    }
+
+    /// `redis://user:secret@host` → `redis://user:***@host`.
+    static func maskingPassword(in url: String) -> String {
+        guard url.hasPrefix("redis://"), let at = url.lastIndex(of: "@") else { return url }
+        let authority = url[url.index(url.startIndex, offsetBy: 8)..<at]
+        guard let colon = authority.firstIndex(of: ":") else { return url }
+        return "redis://" + authority[..<colon] + ":***" + url[at...]
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds (for rendering settings given in ms).
+    var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
