@@ -173,7 +173,9 @@ final class HiredisSession {
                 interrupted: interrupted
             )
             if events.contains(.writable) && written < total {
-                let count = write(fileDescriptor, bytes.baseAddress! + written, min(total - written, 1 << 22))
+                // send + MSG_NOSIGNAL, not write: writing to a connection the server reset
+                // must fail with EPIPE, not raise SIGPIPE and kill the process.
+                let count = send(fileDescriptor, bytes.baseAddress! + written, min(total - written, 1 << 22), Int32(MSG_NOSIGNAL))
                 if count > 0 {
                     written += count
                     lastProgress = .now

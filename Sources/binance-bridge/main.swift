@@ -49,6 +49,9 @@ extension BinanceBridgeCommand {
 
         func run() async throws {
             let configuration = try await settings.load()
+            // A peer that resets a socket must surface as EPIPE on that socket, never as a
+            // process-killing SIGPIPE (RedisClient already sends with MSG_NOSIGNAL).
+            signal(SIGPIPE, SIG_IGN)
             BridgeApplication.bootstrapObservability(logLevel: Logger.Level(rawValue: configuration.log.level.rawValue) ?? .info)
             let logger = Logger(label: "binance-bridge")
             do {

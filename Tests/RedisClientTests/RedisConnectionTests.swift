@@ -170,6 +170,34 @@ struct RedisConnectionTests {
         }
     }
 
+    @Test func serverDyingMidPipelineIsAnErrorNotACrash() async throws {
+        let server = try RedisServerProcess()
+        try server.start()
+        try await withRedisConnection(server.configuration(commandTimeout: .seconds(10))) { redis async throws in
+            try await redis.connect()
+            // ~256 MiB of XADDs: far more than the socket buffers, so the write is in progress
+            // when the server dies; the batch must fail with a connection error and the next
+            // command must reconnect.
+            var batch = RedisCommandBatch(reservingCapacity: 1 << 20)
+            let value = [UInt8](repeating: 0x61, count: 1 << 20)
+            for _ in 0..<256 {
+                batch.beginXAdd(key: "big", maxlen: 2, fieldCount: 1)
+                batch.appendArgument("v")
+                batch.appendArgument(bytes: value)
+            }
+            let killer = Task {
+                try await Task.sleep(for: .milliseconds(100))
+                server.stop()
+            }
+            await #expect { try await redis.execute(batch) } throws: { error in
+                (error as? RedisClientError)?.isConnectionError == true
+            }
+            try await killer.value
+            try server.start()
+            #expect(try await redis.send("PING") == .status("PONG"))
+        }
+    }
+
     @Test func reconnectsAfterTheServerDropsAnIdleConnection() async throws {
         try await withRedisConnection(SharedRedis.configuration()) { redis async throws in
             let id = try #require(try await redis.send("CLIENT", "ID").integer)
