@@ -22,7 +22,7 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             batch.removeAll()
             AggTradeEntry.append(count: depth, key: "bench:xadd:encode", to: &batch)
-            blackHole(batch.bytes.count)
+            blackHole(batch.byteCount)
         }
     }
 
