@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "BinanceStreams", targets: ["BinanceStreams"]),
         .library(name: "Bridge", targets: ["Bridge"]),
+        .library(name: "BinanceSimulator", targets: ["BinanceSimulator"]),
         .executable(name: "binance-bridge", targets: ["binance-bridge"]),
         .executable(name: "binance-sim", targets: ["binance-sim"]),
     ],
@@ -32,6 +33,9 @@ let package = Package(
         // Already in the graph through swift-configuration's YAML trait; used directly to
         // reject unknown keys and non-scalar values in the configuration file.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // The WebSocket client (tests of the simulator today; the stream pool next).
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
     ],
     targets: [
         // MARK: Pure core
@@ -59,6 +63,19 @@ let package = Package(
         .target(
             name: "BinanceStreams",
             dependencies: ["BridgeCore"],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Simulator
+        .target(
+            name: "BinanceSimulator",
+            dependencies: [
+                "BridgeCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
 
@@ -90,7 +107,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "binance-sim",
-            dependencies: ["BridgeCore"],
+            dependencies: [
+                "BinanceSimulator",
+                "BridgeCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strictSettings
         ),
 
@@ -104,6 +126,18 @@ let package = Package(
         ),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "BinanceStreamsTests", dependencies: ["BinanceStreams"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BinanceSimulatorTests",
+            dependencies: [
+                "BinanceSimulator",
+                "BridgeCore",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "BridgeTests",
             dependencies: ["Bridge", "RedisClient", "BridgeCore", "TestSupport"],

@@ -1,0 +1,157 @@
+import BridgeCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import Synchronization
+
+/// The bound ports of a running simulator.
+public struct SimulatorPorts: Sendable, Equatable, Codable {
+    public var usdm: Int
+    public var coinm: Int
+}
+
+/// A Binance USD-M / COIN-M futures market-data exchange on loopback: WebSocket streams and
+/// REST on one port per market, deterministic from a seed.
+///
+/// Everything runs on one event loop (feeds, connections, REST), which keeps the exchange's
+/// state consistent without locks: a REST depth snapshot and the diff streams describe the
+/// same book at the same update id.
+///
+/// ```swift
+/// let simulator = try await BinanceSimulator.start(configuration)
+/// // ws://127.0.0.1:\(simulator.ports.usdm)/public/stream …
+/// await simulator.stop()
+/// ```
+public final class BinanceSimulator: Sendable {
+    public let configuration: SimulatorConfiguration
+    /// The bound ports (resolved when 0 was asked for).
+    public let ports: SimulatorPorts
+    private let group: MultiThreadedEventLoopGroup
+    private let exchange: NIOLoopBound<SimExchange>
+    private let channels: [any Channel]
+    private let stopped = Mutex(false)
+
+    private init(configuration: SimulatorConfiguration, ports: SimulatorPorts, group: MultiThreadedEventLoopGroup, exchange: NIOLoopBound<SimExchange>, channels: [any Channel]) {
+        self.configuration = configuration
+        self.ports = ports
+        self.group = group
+        self.exchange = exchange
+        self.channels = channels
+    }
+
+    /// Binds both markets' ports and starts the market clock.
+    public static func start(_ configuration: SimulatorConfiguration = SimulatorConfiguration()) async throws -> BinanceSimulator {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        do {
+            let exchange = try await loop.submit {
+                let exchange = SimExchange(configuration: configuration, eventLoop: loop)
+                exchange.start()
+                return NIOLoopBound(exchange, eventLoop: loop)
+            }.get()
+            var channels: [any Channel] = []
+            var ports: [BinanceMarket: Int] = [:]
+            for market in BinanceMarket.allCases {
+                let port = market == .usdm ? configuration.usdmPort : configuration.coinmPort
+                let channel = try await bind(market: market, host: configuration.host, port: port, group: group, exchange: exchange)
+                channels.append(channel)
+                ports[market] = channel.localAddress?.port ?? port
+            }
+            return BinanceSimulator(
+                configuration: configuration,
+                ports: SimulatorPorts(usdm: ports[.usdm]!, coinm: ports[.coinm]!),
+                group: group, exchange: exchange, channels: channels
+            )
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private static func bind(market: BinanceMarket, host: String, port: Int, group: MultiThreadedEventLoopGroup, exchange: NIOLoopBound<SimExchange>) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Bound what a slow reader can make us buffer (see SimWebSocketHandler.deliver).
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 << 20, high: 64 << 20))
+            .childChannelInitializer { channel in
+                let upgrader = NIOWebSocketServerUpgrader(
+                    maxFrameSize: 1 << 20,
+                    automaticErrorHandling: true,
+                    shouldUpgrade: { channel, head in
+                        channel.eventLoop.makeSucceededFuture(SimWebSocketTarget.parse(uri: head.uri, market: market) == nil ? nil : HTTPHeaders())
+                    },
+                    upgradePipelineHandler: { channel, head in
+                        channel.eventLoop.makeCompletedFuture {
+                            let target = SimWebSocketTarget.parse(uri: head.uri, market: market)!
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: 1 << 20)
+                            )
+                            try channel.pipeline.syncOperations.addHandler(
+                                SimWebSocketHandler(exchange: exchange.value, market: market, route: target.route, combined: target.combined, streams: target.streams)
+                            )
+                        }
+                    }
+                )
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                            context.pipeline.removeHandler(name: "sim-rest", promise: nil)
+                        })
+                    )
+                    try channel.pipeline.syncOperations.addHandler(SimRESTHandler(exchange: exchange.value, market: market), name: "sim-rest")
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+    }
+
+    /// Closes every connection (going away), the listeners and the event loop.
+    public func stop() async {
+        let first = stopped.withLock { state in
+            defer { state = true }
+            return !state
+        }
+        guard first else { return }
+        let exchange = self.exchange
+        try? await group.next().submit { exchange.value.stop() }.get()
+        for channel in channels { try? await channel.close() }
+        try? await group.shutdownGracefully()
+    }
+
+    // MARK: In-process API (tests, fault injection)
+
+    /// Runs `body` on the exchange's event loop.
+    func onExchange<T: Sendable>(_ body: @escaping @Sendable (SimExchange) -> T) async throws -> T {
+        let exchange = self.exchange
+        return try await group.next().submit { body(exchange.value) }.get()
+    }
+
+    /// Open WebSocket connections.
+    public func connectionCount() async throws -> Int {
+        try await onExchange { $0.openConnections.count }
+    }
+
+    /// Data messages written to sockets since start.
+    public func messagesSent() async throws -> Int {
+        try await onExchange { $0.messagesSent }
+    }
+}
+
+/// Runs `body` with a started simulator and stops it afterwards.
+@discardableResult
+public func withBinanceSimulator<Result: Sendable>(
+    _ configuration: SimulatorConfiguration = SimulatorConfiguration(),
+    _ body: (BinanceSimulator) async throws -> Result
+) async throws -> Result {
+    let simulator = try await BinanceSimulator.start(configuration)
+    do {
+        let result = try await body(simulator)
+        await simulator.stop()
+        return result
+    } catch {
+        await simulator.stop()
+        throw error
+    }
+}

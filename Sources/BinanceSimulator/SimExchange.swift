@@ -1,0 +1,155 @@
+import BridgeCore
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOWebSocket
+
+/// The simulator's state on its event loop: both markets' feeds, the open connections and who
+/// is subscribed to what. Everything here runs on one event loop, so no locks: handlers reach
+/// it through `NIOLoopBound`.
+final class SimExchange {
+    let configuration: SimulatorConfiguration
+    let eventLoop: any EventLoop
+    private(set) var feeds: [BinanceMarket: SimMarketFeed] = [:]
+    /// Subscribers per market per stream name (only streams that deliver on that connection).
+    private var subscribers: [BinanceMarket: [String: [ObjectIdentifier: SimWebSocketHandler]]] = [:]
+    private var connections: [ObjectIdentifier: SimWebSocketHandler] = [:]
+    private var dirty: [ObjectIdentifier: SimWebSocketHandler] = [:]
+    private var ticker: RepeatedTask?
+    private var nextConnectionID = 1
+    private var restLimiter: SimWeightLimiter
+    /// Messages written to sockets since start.
+    private(set) var messagesSent = 0
+
+    init(configuration: SimulatorConfiguration, eventLoop: any EventLoop) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        restLimiter = SimWeightLimiter(limitPerMinute: configuration.restWeightPerMinute)
+        for market in BinanceMarket.allCases {
+            feeds[market] = SimMarketFeed(market: market, instruments: configuration.instruments, seed: configuration.seed, rate: configuration.rate)
+            subscribers[market] = [:]
+        }
+    }
+
+    // MARK: Clock
+
+    /// Starts the market clock. Tick `k` is scheduled at `start + k × interval`; its events
+    /// carry that time even if the loop runs late (open-loop stamping).
+    func start() {
+        let interval = TimeAmount(configuration.tickInterval)
+        tickMilliseconds = max(1, interval.nanoseconds / 1_000_000)
+        nextTickTime = Self.wallClockMilliseconds() + tickMilliseconds
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        ticker = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            bound.value.onTick()
+        }
+    }
+
+    private var tickMilliseconds: Int64 = 10
+    private var nextTickTime: Int64 = 0
+
+    /// Runs every scheduled tick that is due (catching up one tick at a time if the loop fell
+    /// behind), then flushes the connections written to.
+    private func onTick() {
+        let now = Self.wallClockMilliseconds()
+        while nextTickTime <= now {
+            advance(to: nextTickTime)
+            nextTickTime += tickMilliseconds
+        }
+        flush()
+    }
+
+    func stop() {
+        ticker?.cancel()
+        ticker = nil
+        for connection in connections.values { connection.close(code: .goingAway, reason: "server shutting down") }
+    }
+
+    /// Advances both markets to `now` (also used directly by tests).
+    func advance(to now: Int64) {
+        for market in BinanceMarket.allCases {
+            let marketSubscribers = subscribers[market]!
+            feeds[market]!.advance(to: now, wants: { marketSubscribers[$0] != nil }) { [self] stream, payload in
+                dispatch(market: market, stream: stream, payload: payload)
+            }
+        }
+    }
+
+    static func wallClockMilliseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+
+    // MARK: Dispatch
+
+    private func dispatch(market: BinanceMarket, stream: String, payload: String) {
+        guard let targets = subscribers[market]?[stream], !targets.isEmpty else { return }
+        var raw: ByteBuffer?
+        var combined: ByteBuffer?
+        for (id, connection) in targets {
+            let buffer: ByteBuffer
+            if connection.combined {
+                if combined == nil { combined = ByteBuffer(string: "{\"stream\":\"\(stream)\",\"data\":\(payload)}") }
+                buffer = combined!
+            } else {
+                if raw == nil { raw = ByteBuffer(string: payload) }
+                buffer = raw!
+            }
+            if connection.deliver(buffer) {
+                dirty[id] = connection
+                messagesSent += 1
+            }
+        }
+    }
+
+    /// Flushes every connection written to during this tick (one syscall per connection).
+    func flush() {
+        for connection in dirty.values { connection.flush() }
+        dirty.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: Connections
+
+    func register(_ connection: SimWebSocketHandler) -> Int {
+        connections[ObjectIdentifier(connection)] = connection
+        defer { nextConnectionID += 1 }
+        return nextConnectionID
+    }
+
+    func unregister(_ connection: SimWebSocketHandler) {
+        let id = ObjectIdentifier(connection)
+        connections[id] = nil
+        dirty[id] = nil
+        for stream in connection.subscriptions {
+            subscribers[connection.market]?[stream]?[id] = nil
+            if subscribers[connection.market]?[stream]?.isEmpty == true { subscribers[connection.market]?[stream] = nil }
+        }
+    }
+
+    /// Whether `stream` delivers on a connection of `route` in `market`.
+    func delivers(_ stream: String, market: BinanceMarket, route: SimRoute) -> Bool {
+        guard market == .usdm, configuration.silentWrongRoute else { return true }
+        let effective: SimRoute = route == .unrouted ? .public : route
+        return SimStream.route(of: stream) == effective
+    }
+
+    func subscribe(_ connection: SimWebSocketHandler, _ stream: String) {
+        guard delivers(stream, market: connection.market, route: connection.route) else { return }
+        subscribers[connection.market]![stream, default: [:]][ObjectIdentifier(connection)] = connection
+    }
+
+    func unsubscribe(_ connection: SimWebSocketHandler, _ stream: String) {
+        subscribers[connection.market]?[stream]?[ObjectIdentifier(connection)] = nil
+        if subscribers[connection.market]?[stream]?.isEmpty == true { subscribers[connection.market]?[stream] = nil }
+    }
+
+    /// Charges REST weight (one budget for both markets, as Binance since 2026-06-30).
+    func charge(weight: Int, now: Int64) -> SimWeightLimiter.Verdict {
+        restLimiter.charge(weight, now: now)
+    }
+
+    /// Open connections, for status and fault injection.
+    var openConnections: [SimWebSocketHandler] { Array(connections.values) }
+}

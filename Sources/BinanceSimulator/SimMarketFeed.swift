@@ -1,0 +1,510 @@
+import BridgeCore
+
+/// One market's exchange: the symbol models, and the turning of their steps into Binance
+/// stream payloads on a clock the server drives.
+///
+/// Open-loop: the server calls ``advance(to:emit:)`` with the *scheduled* time of each tick,
+/// and every event of that tick is stamped with it (`E`, `T`), so downstream latency measured
+/// against event time is honest even when the simulator itself runs late.
+///
+/// Not thread-safe: owned by the server's event loop.
+final class SimMarketFeed {
+    let market: BinanceMarket
+    private(set) var models: [SimSymbolModel]
+    private var indexBySymbol: [String: Int] = [:]
+    /// Exchange steps per second per symbol.
+    let rate: Double
+    private var stepCredit: [Double]
+    private var depth: [DepthAggregators]
+    private var lastBookTicker: [BookTickerState?]
+    private var stats: [TradeStats]
+    private var lastTime: Int64?
+    /// Next emission time of each periodic stream family, in ms.
+    private var nextDue: [Periodic: Int64] = [:]
+
+    /// Asks whether a stream has subscribers, so payloads nobody reads are never built.
+    typealias Wants = (String) -> Bool
+    /// Receives (stream name, JSON payload).
+    typealias Emit = (String, String) -> Void
+
+    private enum Periodic: Hashable {
+        case depth(Int)
+        case markPrice(Int)
+        case kline
+        case tickers
+    }
+
+    private struct BookTickerState: Equatable {
+        var bid: SimOrderBook.Level
+        var ask: SimOrderBook.Level
+    }
+
+    /// Since-start trade statistics (the simulator's "24 h" window) and the current klines.
+    private struct TradeStats {
+        var open: Int64
+        var high: Int64
+        var low: Int64
+        var last: Int64
+        var lastQuantity: Int64 = 0
+        var volume: Int64 = 0
+        /// Σ price × quantity in units of 10^-(price decimals + quantity decimals).
+        var quoteVolume: Int64 = 0
+        var count: Int64 = 0
+        var firstTradeId: Int64 = -1
+        var lastTradeId: Int64 = -1
+        var openTime: Int64 = 0
+        var klines: [String: Kline] = [:]
+    }
+
+    private struct Kline {
+        var start: Int64
+        var open: Int64
+        var high: Int64
+        var low: Int64
+        var close: Int64
+        var volume: Int64 = 0
+        var quoteVolume: Int64 = 0
+        var takerBuyVolume: Int64 = 0
+        var takerBuyQuoteVolume: Int64 = 0
+        var trades: Int64 = 0
+        var firstTradeId: Int64 = -1
+        var lastTradeId: Int64 = -1
+    }
+
+    /// Changes accumulated for one diff-depth speed, flushed as one `depthUpdate`.
+    private struct DepthAggregator {
+        var changes: [Int64: (isBid: Bool, quantity: Int64)] = [:]  // key: price × side sign
+        var firstUpdateId: Int64 = 0
+        var lastUpdateId: Int64 = 0
+        /// `u` of the previous event sent on this speed (`pu` of the next).
+        var previousFinal: Int64
+
+        init(start: Int64) {
+            previousFinal = start
+        }
+    }
+
+    private struct DepthAggregators {
+        var bySpeed: [Int: DepthAggregator]
+    }
+
+    static let depthSpeeds = [100, 250, 500]
+
+    init(market: BinanceMarket, instruments: [SimInstrument], seed: UInt64, rate: Double) {
+        self.market = market
+        let chosen = instruments.filter { $0.market == market }
+        models = chosen.enumerated().map { index, instrument in
+            // The index in the *whole* universe keeps each symbol's sequence independent of
+            // which other symbols are configured.
+            let universeIndex = instruments.firstIndex(of: instrument) ?? index
+            return SimSymbolModel(instrument: instrument, seed: seed, index: universeIndex)
+        }
+        self.rate = rate
+        stepCredit = Array(repeating: 0, count: models.count)
+        depth = models.map { model in
+            DepthAggregators(bySpeed: Dictionary(uniqueKeysWithValues: Self.depthSpeeds.map { ($0, DepthAggregator(start: model.book.lastUpdateId)) }))
+        }
+        lastBookTicker = Array(repeating: nil, count: models.count)
+        stats = models.map { model in
+            let price = model.instrument.startPrice
+            return TradeStats(open: price, high: price, low: price, last: price)
+        }
+        for (index, model) in models.enumerated() {
+            indexBySymbol[model.instrument.streamSymbol] = index
+        }
+    }
+
+    /// The model of `symbol` (upper or lower case), if this market has it.
+    func model(for symbol: String) -> SimSymbolModel? {
+        indexBySymbol[symbol.lowercased()].map { models[$0] }
+    }
+
+    // MARK: Clock
+
+    /// Runs the exchange up to `now` (ms since the epoch, the tick's scheduled time).
+    func advance(to now: Int64, wants: Wants, emit: Emit) {
+        let elapsed = lastTime.map { max(0, now - $0) } ?? 0
+        if lastTime == nil {
+            for speed in Self.depthSpeeds { nextDue[.depth(speed)] = now + Int64(speed) }
+            nextDue[.markPrice(1)] = now + 1_000
+            nextDue[.markPrice(3)] = now + 3_000
+            nextDue[.kline] = now + 250
+            nextDue[.tickers] = now + 1_000
+            for index in stats.indices { stats[index].openTime = now }
+        }
+        lastTime = now
+        for index in models.indices {
+            stepCredit[index] += rate * Double(elapsed) / 1_000
+            while stepCredit[index] >= 1 {
+                stepCredit[index] -= 1
+                step(index, now: now, wants: wants, emit: emit)
+            }
+        }
+        for speed in Self.depthSpeeds where now >= nextDue[.depth(speed)]! {
+            nextDue[.depth(speed)]! += Int64(speed) * max(1, (now - nextDue[.depth(speed)]!) / Int64(speed) + 1)
+            for index in models.indices { flushDepth(index, speed: speed, now: now, wants: wants, emit: emit) }
+        }
+        for seconds in [1, 3] where now >= nextDue[.markPrice(seconds)]! {
+            nextDue[.markPrice(seconds)] = now + Int64(seconds) * 1_000
+            emitMarkPrices(seconds: seconds, now: now, wants: wants, emit: emit)
+        }
+        if now >= nextDue[.kline]! {
+            nextDue[.kline] = now + 250
+            emitKlines(now: now, wants: wants, emit: emit)
+        }
+        if now >= nextDue[.tickers]! {
+            nextDue[.tickers] = now + 1_000
+            emitTickers(now: now, wants: wants, emit: emit)
+        }
+    }
+
+    // MARK: Steps
+
+    private func step(_ index: Int, now: Int64, wants: Wants, emit: Emit) {
+        let result = models[index].step()
+        let model = models[index]
+        let instrument = model.instrument
+        let symbol = instrument.streamSymbol
+        for change in result.changes {
+            for speed in Self.depthSpeeds {
+                var aggregator = depth[index].bySpeed[speed]!
+                if aggregator.changes.isEmpty { aggregator.firstUpdateId = change.updateId }
+                aggregator.lastUpdateId = change.updateId
+                aggregator.changes[change.isBid ? change.price : -change.price] = (change.isBid, change.quantity)
+                depth[index].bySpeed[speed] = aggregator
+            }
+        }
+        if let trade = result.trade {
+            record(trade, index: index, now: now)
+            if wants(symbol + "@aggTrade") { emit(symbol + "@aggTrade", aggTradePayload(trade, instrument, now)) }
+            if wants(symbol + "@trade") { emit(symbol + "@trade", tradePayload(trade, instrument, now)) }
+        }
+        if let bid = model.book.bestBid, let ask = model.book.bestAsk {
+            let state = BookTickerState(bid: bid, ask: ask)
+            if state != lastBookTicker[index] {
+                lastBookTicker[index] = state
+                let own = wants(symbol + "@bookTicker")
+                let all = wants("!bookTicker")
+                if own || all {
+                    let payload = bookTickerPayload(state, model, now, allMarket: all && !own)
+                    if own { emit(symbol + "@bookTicker", payload) }
+                    if all { emit("!bookTicker", own ? bookTickerPayload(state, model, now, allMarket: true) : payload) }
+                }
+            }
+        }
+    }
+
+    private func record(_ trade: SimSymbolModel.Trade, index: Int, now: Int64) {
+        var s = stats[index]
+        s.high = max(s.high, trade.price)
+        s.low = min(s.low, trade.price)
+        s.last = trade.price
+        s.lastQuantity = trade.quantity
+        s.volume += trade.quantity
+        s.quoteVolume += trade.price * trade.quantity
+        s.count += 1
+        if s.firstTradeId < 0 { s.firstTradeId = trade.tradeId }
+        s.lastTradeId = trade.tradeId
+        for interval in s.klines.keys {
+            var k = s.klines[interval]!
+            k.high = max(k.high, trade.price)
+            k.low = min(k.low, trade.price)
+            k.close = trade.price
+            k.volume += trade.quantity
+            k.quoteVolume += trade.price * trade.quantity
+            if !trade.buyerIsMaker {
+                k.takerBuyVolume += trade.quantity
+                k.takerBuyQuoteVolume += trade.price * trade.quantity
+            }
+            k.trades += 1
+            if k.firstTradeId < 0 { k.firstTradeId = trade.tradeId }
+            k.lastTradeId = trade.tradeId
+            s.klines[interval] = k
+        }
+        stats[index] = s
+    }
+
+    // MARK: Depth
+
+    private func flushDepth(_ index: Int, speed: Int, now: Int64, wants: Wants, emit: Emit) {
+        var aggregator = depth[index].bySpeed[speed]!
+        let model = models[index]
+        let symbol = model.instrument.streamSymbol
+        let suffix = speed == 250 ? "" : "@\(speed)ms"
+        if !aggregator.changes.isEmpty {
+            let name = symbol + "@depth" + suffix
+            if wants(name) {
+                emit(name, depthPayload(aggregator, model, now))
+            }
+            aggregator.previousFinal = aggregator.lastUpdateId
+            aggregator.changes.removeAll(keepingCapacity: true)
+            depth[index].bySpeed[speed] = aggregator
+        }
+        for levels in [5, 10, 20] {
+            let name = symbol + "@depth\(levels)" + suffix
+            if wants(name) { emit(name, partialDepthPayload(levels: levels, aggregator, model, now)) }
+        }
+    }
+
+    private func depthPayload(_ aggregator: DepthAggregator, _ model: SimSymbolModel, _ now: Int64) -> String {
+        let instrument = model.instrument
+        var json = JSONWriter(capacity: 128 + aggregator.changes.count * 24)
+        json.beginObject()
+        json.string("e", "depthUpdate")
+        json.int("E", now)
+        json.int("T", now)
+        json.string("s", instrument.symbol)
+        if instrument.market == .coinm { json.string("ps", instrument.pair) }
+        json.int("U", aggregator.firstUpdateId)
+        json.int("u", aggregator.lastUpdateId)
+        json.int("pu", aggregator.previousFinal)
+        // Keys are +price for bids and −price for asks: descending keys list bids best-first
+        // and asks best-first (ascending prices).
+        let sorted = aggregator.changes.sorted { $0.key > $1.key }
+        json.beginArray("b")
+        for (key, change) in sorted where change.isBid {
+            json.level(key, change.quantity, price: instrument.price, quantity: instrument.quantity)
+        }
+        json.endArray()
+        json.beginArray("a")
+        for (key, change) in sorted where !change.isBid {
+            json.level(-key, change.quantity, price: instrument.price, quantity: instrument.quantity)
+        }
+        json.endArray()
+        json.endObject()
+        return json.text
+    }
+
+    private func partialDepthPayload(levels: Int, _ aggregator: DepthAggregator, _ model: SimSymbolModel, _ now: Int64) -> String {
+        let instrument = model.instrument
+        var json = JSONWriter(capacity: 128 + levels * 48)
+        json.beginObject()
+        json.string("e", "depthUpdate")
+        json.int("E", now)
+        json.int("T", now)
+        json.string("s", instrument.symbol)
+        if instrument.market == .coinm { json.string("ps", instrument.pair) }
+        json.int("U", aggregator.firstUpdateId)
+        json.int("u", model.book.lastUpdateId)
+        json.int("pu", aggregator.previousFinal)
+        json.beginArray("b")
+        for level in model.book.bids.prefix(levels) { json.level(level.price, level.quantity, price: instrument.price, quantity: instrument.quantity) }
+        json.endArray()
+        json.beginArray("a")
+        for level in model.book.asks.prefix(levels) { json.level(level.price, level.quantity, price: instrument.price, quantity: instrument.quantity) }
+        json.endArray()
+        json.endObject()
+        return json.text
+    }
+
+    // MARK: Trades and tickers
+
+    private func aggTradePayload(_ trade: SimSymbolModel.Trade, _ instrument: SimInstrument, _ now: Int64) -> String {
+        var json = JSONWriter(capacity: 200)
+        json.beginObject()
+        json.string("e", "aggTrade")
+        json.int("E", now)
+        json.string("s", instrument.symbol)
+        json.int("a", trade.aggTradeId)
+        json.decimal("p", trade.price, instrument.price)
+        json.decimal("q", trade.quantity, instrument.quantity)
+        json.int("f", trade.tradeId)
+        json.int("l", trade.tradeId)
+        json.int("T", now)
+        json.bool("m", trade.buyerIsMaker)
+        json.endObject()
+        return json.text
+    }
+
+    private func tradePayload(_ trade: SimSymbolModel.Trade, _ instrument: SimInstrument, _ now: Int64) -> String {
+        var json = JSONWriter(capacity: 200)
+        json.beginObject()
+        json.string("e", "trade")
+        json.int("E", now)
+        json.int("T", now)
+        json.string("s", instrument.symbol)
+        json.int("t", trade.tradeId)
+        json.decimal("p", trade.price, instrument.price)
+        json.decimal("q", trade.quantity, instrument.quantity)
+        json.string("X", "MARKET")
+        json.bool("m", trade.buyerIsMaker)
+        json.endObject()
+        return json.text
+    }
+
+    private func bookTickerPayload(_ state: BookTickerState, _ model: SimSymbolModel, _ now: Int64, allMarket: Bool) -> String {
+        let instrument = model.instrument
+        var json = JSONWriter(capacity: 200)
+        json.beginObject()
+        json.string("e", "bookTicker")
+        json.int("u", model.book.lastUpdateId)
+        json.int("E", now)
+        json.int("T", now)
+        json.string("s", instrument.symbol)
+        if instrument.market == .coinm { json.string("ps", instrument.pair) }
+        json.decimal("b", state.bid.price, instrument.price)
+        json.decimal("B", state.bid.quantity, instrument.quantity)
+        json.decimal("a", state.ask.price, instrument.price)
+        json.decimal("A", state.ask.quantity, instrument.quantity)
+        // All-market rows carry the universe marker since the 2026-06-30 merge (protocol §1).
+        if allMarket { json.int("st", instrument.market == .usdm ? 1 : 2) }
+        json.endObject()
+        return json.text
+    }
+
+    /// Mark prices are printed with 8 decimals, as Binance does (`"11794.15000000"`).
+    private static let markFormat = DecimalFormat(decimals: 8)
+
+    private func scaledTo8(_ value: Int64, _ instrument: SimInstrument) -> Int64 {
+        var result = value
+        for _ in instrument.price.decimals..<8 { result *= 10 }
+        return result
+    }
+
+    private func markPriceObject(_ model: SimSymbolModel, _ now: Int64, into json: inout JSONWriter) {
+        let instrument = model.instrument
+        json.beginObject()
+        json.string("e", "markPriceUpdate")
+        json.int("E", now)
+        json.string("s", instrument.symbol)
+        json.decimal("p", scaledTo8(model.fair, instrument), Self.markFormat)
+        // COIN-M index prices are per pair; the simulator's index is the fair price.
+        json.decimal("i", scaledTo8(model.fair, instrument), Self.markFormat)
+        json.decimal("P", scaledTo8(model.fair, instrument), Self.markFormat)
+        if instrument.contractType == "PERPETUAL" {
+            json.string("r", "0.00010000")
+            let period: Int64 = 8 * 3_600_000
+            json.int("T", (now / period + 1) * period)
+        } else {
+            // Delivery contracts have no funding: Binance sends "" and 0.
+            json.string("r", "")
+            json.int("T", 0)
+        }
+        json.endObject()
+    }
+
+    private func emitMarkPrices(seconds: Int, now: Int64, wants: Wants, emit: Emit) {
+        let suffix = seconds == 1 ? "@1s" : ""
+        for model in models {
+            let name = model.instrument.streamSymbol + "@markPrice" + suffix
+            if wants(name) {
+                var json = JSONWriter(capacity: 256)
+                markPriceObject(model, now, into: &json)
+                emit(name, json.text)
+            }
+        }
+        let all = "!markPrice@arr" + suffix
+        if wants(all) {
+            var json = JSONWriter(capacity: 256 * models.count)
+            json.beginArray()
+            for model in models { markPriceObject(model, now, into: &json) }
+            json.endArray()
+            emit(all, json.text)
+        }
+    }
+
+    private func emitKlines(now: Int64, wants: Wants, emit: Emit) {
+        for index in models.indices {
+            let model = models[index]
+            let instrument = model.instrument
+            for interval in SimStream.klineIntervals {
+                let name = instrument.streamSymbol + "@kline_" + interval
+                guard wants(name) else { continue }
+                let length = SimStream.intervalMilliseconds(interval)
+                let start = now / length * length
+                var kline = stats[index].klines[interval] ?? Kline(start: start, open: stats[index].last, high: stats[index].last, low: stats[index].last, close: stats[index].last)
+                if kline.start != start {
+                    kline = Kline(start: start, open: kline.close, high: kline.close, low: kline.close, close: kline.close)
+                }
+                stats[index].klines[interval] = kline
+                let quoteFormat = DecimalFormat(decimals: instrument.price.decimals + instrument.quantity.decimals)
+                var json = JSONWriter(capacity: 400)
+                json.beginObject()
+                json.string("e", "kline")
+                json.int("E", now)
+                json.string("s", instrument.symbol)
+                json.beginObject("k")
+                json.int("t", kline.start)
+                json.int("T", kline.start + length - 1)
+                json.string("s", instrument.symbol)
+                json.string("i", interval)
+                json.int("f", kline.firstTradeId)
+                json.int("L", kline.lastTradeId)
+                json.decimal("o", kline.open, instrument.price)
+                json.decimal("c", kline.close, instrument.price)
+                json.decimal("h", kline.high, instrument.price)
+                json.decimal("l", kline.low, instrument.price)
+                json.decimal("v", kline.volume, instrument.quantity)
+                json.int("n", kline.trades)
+                json.bool("x", now >= kline.start + length - 1)
+                json.decimal("q", kline.quoteVolume, quoteFormat)
+                json.decimal("V", kline.takerBuyVolume, instrument.quantity)
+                json.decimal("Q", kline.takerBuyQuoteVolume, quoteFormat)
+                json.string("B", "0")
+                json.endObject()
+                json.endObject()
+                emit(name, json.text)
+            }
+        }
+    }
+
+    private func tickerObject(_ index: Int, mini: Bool, now: Int64, into json: inout JSONWriter) {
+        let instrument = models[index].instrument
+        let s = stats[index]
+        let quoteFormat = DecimalFormat(decimals: instrument.price.decimals + instrument.quantity.decimals)
+        json.beginObject()
+        json.string("e", mini ? "24hrMiniTicker" : "24hrTicker")
+        json.int("E", now)
+        json.string("s", instrument.symbol)
+        if !mini {
+            json.decimal("p", s.last - s.open, instrument.price)
+            // Percent change with 3 decimals: (last − open) / open × 100.
+            json.decimal("P", s.open == 0 ? 0 : (s.last - s.open) * 100_000 / s.open, DecimalFormat(decimals: 3))
+            json.decimal("w", s.volume == 0 ? s.last : s.quoteVolume / s.volume, instrument.price)
+        }
+        json.decimal("c", s.last, instrument.price)
+        if !mini { json.decimal("Q", s.lastQuantity, instrument.quantity) }
+        json.decimal("o", s.open, instrument.price)
+        json.decimal("h", s.high, instrument.price)
+        json.decimal("l", s.low, instrument.price)
+        json.decimal("v", s.volume, instrument.quantity)
+        json.decimal("q", s.quoteVolume, quoteFormat)
+        if !mini {
+            json.int("O", s.openTime)
+            json.int("C", now)
+            json.int("F", s.firstTradeId)
+            json.int("L", s.lastTradeId)
+            json.int("n", s.count)
+        }
+        json.endObject()
+    }
+
+    private func emitTickers(now: Int64, wants: Wants, emit: Emit) {
+        for (type, mini) in [("ticker", false), ("miniTicker", true)] {
+            for index in models.indices {
+                let name = models[index].instrument.streamSymbol + "@" + type
+                if wants(name) {
+                    var json = JSONWriter(capacity: 400)
+                    tickerObject(index, mini: mini, now: now, into: &json)
+                    emit(name, json.text)
+                }
+            }
+            let all = "!" + type + "@arr"
+            if wants(all) {
+                var json = JSONWriter(capacity: 400 * models.count)
+                json.beginArray()
+                for index in models.indices { tickerObject(index, mini: mini, now: now, into: &json) }
+                json.endArray()
+                emit(all, json.text)
+            }
+        }
+    }
+
+    // MARK: REST views
+
+    /// The REST depth snapshot of `symbol`: (lastUpdateId, bids, asks) limited to `limit` levels.
+    func snapshot(symbol: String, limit: Int) -> (lastUpdateId: Int64, bids: [SimOrderBook.Level], asks: [SimOrderBook.Level], instrument: SimInstrument)? {
+        guard let model = model(for: symbol) else { return nil }
+        return (model.book.lastUpdateId, Array(model.book.bids.prefix(limit)), Array(model.book.asks.prefix(limit)), model.instrument)
+    }
+}

@@ -1,0 +1,36 @@
+/// Everything that shapes a simulator run. Defaults mirror Binance (protocol file §2); tests
+/// shrink the times to seconds.
+public struct SimulatorConfiguration: Sendable {
+    /// Address to listen on (loopback by default).
+    public var host = "127.0.0.1"
+    /// USD-M WebSocket + `/fapi` REST port; 0 picks a free one.
+    public var usdmPort = 0
+    /// COIN-M WebSocket + `/dapi` REST port; 0 picks a free one.
+    public var coinmPort = 0
+    /// Seed of every random decision: the same seed gives the same market.
+    public var seed: UInt64 = 1
+    /// The contracts traded.
+    public var instruments: [SimInstrument] = SimInstrument.defaults
+    /// Exchange actions (book updates and trades; one in five is a trade) per second per symbol.
+    public var rate: Double = 50
+    /// How often the market clock advances.
+    public var tickInterval: Duration = .milliseconds(10)
+    /// A connection is closed by the server after this long (Binance: 24 h).
+    public var lifetime: Duration = .seconds(24 * 3600)
+    /// Server ping period (Binance: 3 minutes).
+    public var pingInterval: Duration = .seconds(180)
+    /// Close a connection that has not answered a ping within this (Binance: 10 minutes).
+    public var pongTimeout: Duration = .seconds(600)
+    /// Streams per connection; one more gets error 4 and a 1008 close (Binance: 1,024 now,
+    /// 200 in older docs and in mature clients — the default here).
+    public var maxStreamsPerConnection = 200
+    /// Incoming messages (requests, pings, pongs) per second per connection; one more closes
+    /// the connection with 1008.
+    public var maxMessagesPerSecond = 10
+    /// USD-M: a stream subscribed on the wrong route is acknowledged and stays silent.
+    public var silentWrongRoute = false
+    /// REST request weight per minute (shared by both markets since 2026-06-30).
+    public var restWeightPerMinute = 2_400
+
+    public init() {}
+}
