@@ -85,6 +85,8 @@ public final class BinanceSimulator: Sendable {
                     upgradePipelineHandler: { channel, head in
                         channel.eventLoop.makeCompletedFuture {
                             let target = SimWebSocketTarget.parse(uri: head.uri, market: market)!
+                            // Out before any frame is replayed: the REST handler speaks HTTP only.
+                            channel.pipeline.syncOperations.removeHandler(name: "sim-rest", promise: nil)
                             try channel.pipeline.syncOperations.addHandler(
                                 NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: 1 << 20)
                             )
@@ -96,9 +98,7 @@ public final class BinanceSimulator: Sendable {
                 )
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
-                            context.pipeline.removeHandler(name: "sim-rest", promise: nil)
-                        })
+                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
                     )
                     try channel.pipeline.syncOperations.addHandler(SimRESTHandler(exchange: exchange.value, market: market), name: "sim-rest")
                 }

@@ -4,7 +4,7 @@ import NIOHTTP1
 
 /// Binance's market-data REST endpoints for one market (`/fapi/v1/…` or `/dapi/v1/…`), with
 /// request weights and Binance's error bodies (protocol §5, §6).
-final class SimRESTHandler: ChannelInboundHandler {
+final class SimRESTHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 

@@ -1,0 +1,81 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+@testable import BinanceSimulator
+
+@Suite("Simulator REST", .timeLimit(.minutes(2)))
+struct SimRESTTests {
+    static func get(_ port: Int, _ path: String) async throws -> (status: Int, headers: [AnyHashable: Any], json: Any) {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        let http = response as! HTTPURLResponse
+        return (http.statusCode, http.allHeaderFields, try JSONSerialization.jsonObject(with: data))
+    }
+
+    @Test func exchangeInfoDepthTimeAndPing() async throws {
+        try await withBinanceSimulator(SimProtocolTests.configuration()) { simulator async throws in
+            let info = try await Self.get(simulator.ports.usdm, "/fapi/v1/exchangeInfo")
+            #expect(info.status == 200)
+            let symbols = (info.json as! [String: Any])["symbols"] as! [[String: Any]]
+            #expect(symbols.map { $0["symbol"] as! String } == ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+            let btc = symbols[0]
+            let filters = btc["filters"] as! [[String: Any]]
+            #expect(filters.first { $0["filterType"] as? String == "PRICE_FILTER" }?["tickSize"] as? String == "0.10")
+            #expect(btc["status"] as? String == "TRADING" && btc["contractType"] as? String == "PERPETUAL")
+
+            let coin = try await Self.get(simulator.ports.coinm, "/dapi/v1/exchangeInfo")
+            let coinSymbols = (coin.json as! [String: Any])["symbols"] as! [[String: Any]]
+            #expect(coinSymbols.first?["contractStatus"] as? String == "TRADING")
+            #expect((coinSymbols.first?["contractSize"] as? NSNumber)?.intValue == 100)
+
+            let depth = try await Self.get(simulator.ports.usdm, "/fapi/v1/depth?symbol=BTCUSDT&limit=5")
+            let book = depth.json as! [String: Any]
+            #expect(depth.status == 200 && (book["lastUpdateId"] as? NSNumber)?.int64Value ?? 0 > 0)
+            let bids = book["bids"] as! [[String]]
+            let asks = book["asks"] as! [[String]]
+            #expect(bids.count == 5 && asks.count == 5)
+            #expect(Double(bids[0][0])! < Double(asks[0][0])!)
+            #expect(depth.headers["X-MBX-USED-WEIGHT-1M"] != nil || depth.headers["x-mbx-used-weight-1m"] != nil)
+
+            let time = try await Self.get(simulator.ports.usdm, "/fapi/v1/time")
+            let serverTime = ((time.json as! [String: Any])["serverTime"] as! NSNumber).doubleValue / 1000
+            #expect(abs(serverTime - Date().timeIntervalSince1970) < 5)
+            #expect(try await Self.get(simulator.ports.usdm, "/fapi/v1/ping").status == 200)
+        }
+    }
+
+    @Test func binanceErrors() async throws {
+        try await withBinanceSimulator(SimProtocolTests.configuration()) { simulator async throws in
+            let invalid = try await Self.get(simulator.ports.usdm, "/fapi/v1/depth?symbol=NOPE")
+            #expect(invalid.status == 400 && ((invalid.json as! [String: Any])["code"] as? NSNumber)?.intValue == -1121)
+            let limit = try await Self.get(simulator.ports.usdm, "/fapi/v1/depth?symbol=BTCUSDT&limit=7")
+            #expect(limit.status == 400 && ((limit.json as! [String: Any])["code"] as? NSNumber)?.intValue == -1100)
+            #expect(try await Self.get(simulator.ports.coinm, "/fapi/v1/ping").status == 404)
+            #expect(try await Self.get(simulator.ports.usdm, "/fapi/v1/depth").status == 400)
+        }
+    }
+
+    @Test func requestWeightGives429ThenTeapot() async throws {
+        // Keep clear of a minute boundary, where Binance's window (and ours) resets.
+        let second = Int(Date().timeIntervalSince1970) % 60
+        if second > 55 { try await Task.sleep(for: .seconds(61 - second)) }
+        let configuration = SimProtocolTests.configuration { $0.restWeightPerMinute = 45 }
+        try await withBinanceSimulator(configuration) { simulator async throws in
+            let path = "/fapi/v1/depth?symbol=ETHUSDT&limit=1000"  // weight 20
+            #expect(try await Self.get(simulator.ports.usdm, path).status == 200)
+            #expect(try await Self.get(simulator.ports.usdm, path).status == 200)
+            let limited = try await Self.get(simulator.ports.usdm, path)
+            #expect(limited.status == 429)
+            #expect(((limited.json as! [String: Any])["code"] as? NSNumber)?.intValue == -1003)
+            #expect(limited.headers["Retry-After"] != nil || limited.headers["retry-after"] != nil)
+            #expect(try await Self.get(simulator.ports.usdm, path).status == 429)
+            // A light request that still fits the budget is served...
+            #expect(try await Self.get(simulator.ports.usdm, "/fapi/v1/ping").status == 200)
+            // ...the third over-limit request bans the IP; the budget and the ban are shared by
+            // both markets (one back end since 2026-06-30).
+            #expect(try await Self.get(simulator.ports.coinm, "/dapi/v1/depth?symbol=BTCUSD_PERP&limit=1000").status == 418)
+            #expect(try await Self.get(simulator.ports.usdm, "/fapi/v1/ping").status == 418)
+        }
+    }
+}
