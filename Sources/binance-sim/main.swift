@@ -1,11 +1,162 @@
+import ArgumentParser
+import BinanceSimulator
 import BridgeCore
+import Dispatch
+import Foundation
+import Yams
 
-#if canImport(Glibc)
-import Glibc
-#endif
+/// `binance-sim`: a Binance USD-M / COIN-M futures market-data exchange on loopback.
+///
+/// The command line is an interface users script against: flag names are stable.
+@main
+struct BinanceSim: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "binance-sim",
+        abstract: "A Binance USD-M / COIN-M futures market-data simulator (WebSocket streams + REST).",
+        discussion: """
+            Each market serves its WebSocket streams (/ws, /stream, and on USD-M the /public and \
+            /market routes) and its REST API (/fapi/v1 on the USD-M port, /dapi/v1 on the COIN-M \
+            port) on one port. Runs until SIGTERM or SIGINT, then exits 0. Settings come from \
+            --config (YAML, keys as the flags with underscores) and flags; flags win.
+            """,
+        version: BridgeVersion.current
+    )
 
-// The Binance futures simulator is its own issue (binance-sim). Until it lands this
-// executable says so plainly and fails, so no script can mistake it for a running exchange.
-let message = "binance-sim \(BridgeVersion.current): the simulator is not implemented yet (see the binance-sim issue)\n"
-_ = message.withCString { write(2, $0, strlen($0)) }
-exit(3)
+    @Option(help: "USD-M port (WebSocket + /fapi REST); 0 picks a free port.") var usdmPort: Int?
+    @Option(help: "COIN-M port (WebSocket + /dapi REST); 0 picks a free port.") var coinmPort: Int?
+    @Option(help: "Admin port for fault injection and status (not implemented yet).") var adminPort: Int?
+    @Option(help: "Address to listen on.") var host: String?
+    @Option(help: "Write {\"usdm\": N, \"coinm\": N} to this file once listening.") var portsFile: String?
+    @Option(help: "Seed of the market: the same seed gives the same books, trades and ids.") var seed: UInt64?
+    @Option(help: "Comma-separated symbols to trade (default: BTCUSDT,ETHUSDT,SOLUSDT,BTCUSD_PERP,ETHUSD_PERP,BTCUSD_261225).") var symbols: String?
+    @Option(help: "Exchange actions per second per symbol (book updates and trades; one in five is a trade).") var rate: Double?
+    @Option(help: "Connection lifetime, e.g. 24h, 90s, 500ms (Binance: 24h).") var lifetime: String?
+    @Option(help: "Server ping period (Binance: 3m).") var pingInterval: String?
+    @Option(help: "Close a connection that has not answered a ping within this (Binance: 10m).") var pongTimeout: String?
+    @Option(help: "Streams per connection before error 4 and a 1008 close.") var maxStreams: Int?
+    @Option(help: "Incoming messages per second per connection before a 1008 close.") var maxMsgsPerSecond: Int?
+    @Flag(help: "USD-M: acknowledge a stream on the wrong route, then keep it silent (as Binance does).") var silentWrongRoute = false
+    @Option(help: "Write every message sent to this JSONL file (not implemented yet).") var groundTruth: String?
+    @Option(help: "Replay a JSONL capture instead of simulating (not implemented yet).") var replay: String?
+    @Option(help: "Serve wss:// and https:// with this certificate (not implemented yet).") var tlsCert: String?
+    @Option(help: "Private key for --tls-cert (not implemented yet).") var tlsKey: String?
+    @Option(help: "YAML configuration file (see config/binance-sim.yaml).") var config: String?
+
+    func run() async throws {
+        for (flag, value) in [("--admin-port", adminPort.map(String.init)), ("--ground-truth", groundTruth), ("--replay", replay), ("--tls-cert", tlsCert), ("--tls-key", tlsKey)] where value != nil {
+            throw ValidationError("\(flag) is not implemented yet in this version of binance-sim")
+        }
+        let configuration = try makeConfiguration()
+        let simulator = try await BinanceSimulator.start(configuration)
+        if let portsFile {
+            let json = "{\"usdm\": \(simulator.ports.usdm), \"coinm\": \(simulator.ports.coinm)}\n"
+            try json.write(toFile: portsFile, atomically: true, encoding: .utf8)
+        }
+        print("binance-sim listening on \(configuration.host): usdm \(simulator.ports.usdm), coinm \(simulator.ports.coinm) (seed \(configuration.seed))")
+        await Self.waitForTerminationSignal()
+        await simulator.stop()
+    }
+
+    /// Defaults, then the YAML file, then flags.
+    private func makeConfiguration() throws -> SimulatorConfiguration {
+        var configuration = SimulatorConfiguration()
+        var file: [String: Any] = [:]
+        if let config {
+            let text = try String(contentsOfFile: config, encoding: .utf8)
+            guard let mapping = try Yams.load(yaml: text) as? [String: Any] else {
+                throw ValidationError("\(config): the top level must be a mapping")
+            }
+            let known: Set<String> = ["usdm_port", "coinm_port", "host", "seed", "symbols", "rate", "lifetime", "ping_interval",
+                                      "pong_timeout", "max_streams", "max_msgs_per_second", "silent_wrong_route"]
+            if let unknown = mapping.keys.first(where: { !known.contains($0) }) {
+                throw ValidationError("\(config): unknown setting \(unknown)")
+            }
+            file = mapping
+        }
+        func value<T>(_ flag: T?, _ key: String, _ convert: (Any) -> T?) throws -> T? {
+            if let flag { return flag }
+            guard let raw = file[key] else { return nil }
+            guard let converted = convert(raw) else { throw ValidationError("\(config ?? ""): \(key): invalid value \(raw)") }
+            return converted
+        }
+        let int: (Any) -> Int? = { $0 as? Int ?? Int("\($0)") }
+        let text: (Any) -> String? = { "\($0)" }
+        configuration.usdmPort = try value(usdmPort, "usdm_port", int) ?? 0
+        configuration.coinmPort = try value(coinmPort, "coinm_port", int) ?? 0
+        configuration.host = try value(host, "host", text) ?? configuration.host
+        configuration.seed = try value(seed, "seed") { UInt64("\($0)") } ?? configuration.seed
+        configuration.rate = try value(rate, "rate") { Double("\($0)") } ?? configuration.rate
+        configuration.maxStreamsPerConnection = try value(maxStreams, "max_streams", int) ?? configuration.maxStreamsPerConnection
+        configuration.maxMessagesPerSecond = try value(maxMsgsPerSecond, "max_msgs_per_second", int) ?? configuration.maxMessagesPerSecond
+        configuration.silentWrongRoute = silentWrongRoute || (file["silent_wrong_route"] as? Bool ?? false)
+        for (flag, key, path) in [(lifetime, "lifetime", \SimulatorConfiguration.lifetime), (pingInterval, "ping_interval", \.pingInterval), (pongTimeout, "pong_timeout", \.pongTimeout)] {
+            if let raw = try value(flag, key, text) {
+                guard let duration = Self.parseDuration(raw) else { throw ValidationError("\(key): expected a duration like 24h, 90s or 500ms, got \(raw)") }
+                configuration[keyPath: path] = duration
+            }
+        }
+        let chosen: [String]? = try value(symbols.map { $0.split(separator: ",").map(String.init) }, "symbols") { raw in
+            (raw as? [Any])?.map { "\($0)" } ?? "\(raw)".split(separator: ",").map(String.init)
+        }
+        if let chosen {
+            let universe = Dictionary(uniqueKeysWithValues: SimInstrument.defaults.map { ($0.symbol, $0) })
+            configuration.instruments = try chosen.map { name in
+                guard let instrument = universe[name.uppercased()] else {
+                    throw ValidationError("unknown symbol \(name); available: \(SimInstrument.defaults.map(\.symbol).joined(separator: ", "))")
+                }
+                return instrument
+            }
+        }
+        guard configuration.rate > 0, configuration.maxStreamsPerConnection > 0, configuration.maxMessagesPerSecond > 0 else {
+            throw ValidationError("rate, max-streams and max-msgs-per-second must be positive")
+        }
+        return configuration
+    }
+
+    /// `24h`, `3m`, `90s`, `500ms`, or a plain number of seconds.
+    static func parseDuration(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if suffix == "s", text.hasSuffix("ms") { continue }
+            guard let number = Double(text.dropLast(suffix.count)), number > 0 else { return nil }
+            return .milliseconds(Int64(number * scale * 1000))
+        }
+        guard let seconds = Double(text), seconds > 0 else { return nil }
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
+    /// Suspends until SIGTERM or SIGINT.
+    static func waitForTerminationSignal() async {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let queue = DispatchQueue(label: "binance-sim.signals")
+            let once = OnceFlag()
+            for number in [SIGTERM, SIGINT] {
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler {
+                    if once.claim() { continuation.resume() }
+                }
+                source.resume()
+                SignalSources.keep(source)
+            }
+        }
+    }
+}
+
+/// A flag set once, from the signal queue.
+final class OnceFlag: @unchecked Sendable {
+    // @unchecked: only touched from the serial signal queue.
+    private var done = false
+    func claim() -> Bool {
+        defer { done = true }
+        return !done
+    }
+}
+
+/// Keeps signal sources alive for the life of the process.
+enum SignalSources {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    // Called only during start-up, before any signal can arrive.
+    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
+}
