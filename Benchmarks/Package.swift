@@ -10,6 +10,9 @@ let package = Package(
         .package(name: "binance-bridge", path: ".."),
         // The default trait pulls a package that is not on our mirror.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(
@@ -19,6 +22,14 @@ let package = Package(
         .executableTarget(
             name: "xadd-throughput",
             dependencies: ["BenchSupport", .product(name: "RedisClient", package: "binance-bridge")]
+        ),
+        .executableTarget(
+            name: "sim-load",
+            dependencies: [
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "RedisXAdd",

@@ -39,36 +39,54 @@ final class SimMarketFeed {
         var ask: SimOrderBook.Level
     }
 
-    /// Since-start trade statistics (the simulator's "24 h" window) and the current klines.
-    private struct TradeStats {
-        var open: Int64
-        var high: Int64
-        var low: Int64
-        var last: Int64
-        var lastQuantity: Int64 = 0
-        var volume: Int64 = 0
-        /// Σ price × quantity in units of 10^-(price decimals + quantity decimals).
-        var quoteVolume: Int64 = 0
-        var count: Int64 = 0
-        var firstTradeId: Int64 = -1
-        var lastTradeId: Int64 = -1
-        var openTime: Int64 = 0
-        var klines: [String: Kline] = [:]
-    }
-
-    private struct Kline {
+    /// OHLCV and trade-id range of the trades in one window: the ticker's window (since start,
+    /// the simulator's "24 h") or one kline interval.
+    private struct TradeWindow {
         var start: Int64
         var open: Int64
         var high: Int64
         var low: Int64
         var close: Int64
+        var lastQuantity: Int64 = 0
         var volume: Int64 = 0
+        /// Σ price × quantity in units of 10^-(price decimals + quantity decimals).
         var quoteVolume: Int64 = 0
         var takerBuyVolume: Int64 = 0
         var takerBuyQuoteVolume: Int64 = 0
         var trades: Int64 = 0
         var firstTradeId: Int64 = -1
         var lastTradeId: Int64 = -1
+
+        /// A window opening at `start` with every price at `price`.
+        init(start: Int64, price: Int64) {
+            self.start = start
+            open = price
+            high = price
+            low = price
+            close = price
+        }
+
+        mutating func add(_ trade: SimSymbolModel.Trade) {
+            high = max(high, trade.price)
+            low = min(low, trade.price)
+            close = trade.price
+            lastQuantity = trade.quantity
+            volume += trade.quantity
+            quoteVolume += trade.price * trade.quantity
+            if !trade.buyerIsMaker {
+                takerBuyVolume += trade.quantity
+                takerBuyQuoteVolume += trade.price * trade.quantity
+            }
+            trades += 1
+            if firstTradeId < 0 { firstTradeId = trade.tradeId }
+            lastTradeId = trade.tradeId
+        }
+    }
+
+    /// The ticker window and the open klines of one symbol.
+    private struct TradeStats {
+        var ticker: TradeWindow
+        var klines: [String: TradeWindow] = [:]
     }
 
     /// Changes accumulated for one diff-depth speed, flushed as one `depthUpdate`.
@@ -105,10 +123,7 @@ final class SimMarketFeed {
             DepthAggregators(bySpeed: Dictionary(uniqueKeysWithValues: Self.depthSpeeds.map { ($0, DepthAggregator(start: model.book.lastUpdateId)) }))
         }
         lastBookTicker = Array(repeating: nil, count: models.count)
-        stats = models.map { model in
-            let price = model.instrument.startPrice
-            return TradeStats(open: price, high: price, low: price, last: price)
-        }
+        stats = models.map { TradeStats(ticker: TradeWindow(start: 0, price: $0.instrument.startPrice)) }
         for (index, model) in models.enumerated() {
             indexBySymbol[model.instrument.streamSymbol] = index
         }
@@ -130,7 +145,7 @@ final class SimMarketFeed {
             nextDue[.markPrice(3)] = now + 3_000
             nextDue[.kline] = now + 250
             nextDue[.tickers] = now + 1_000
-            for index in stats.indices { stats[index].openTime = now }
+            for index in stats.indices { stats[index].ticker.start = now }
         }
         lastTime = now
         for index in models.indices {
@@ -195,33 +210,8 @@ final class SimMarketFeed {
     }
 
     private func record(_ trade: SimSymbolModel.Trade, index: Int, now: Int64) {
-        var s = stats[index]
-        s.high = max(s.high, trade.price)
-        s.low = min(s.low, trade.price)
-        s.last = trade.price
-        s.lastQuantity = trade.quantity
-        s.volume += trade.quantity
-        s.quoteVolume += trade.price * trade.quantity
-        s.count += 1
-        if s.firstTradeId < 0 { s.firstTradeId = trade.tradeId }
-        s.lastTradeId = trade.tradeId
-        for interval in s.klines.keys {
-            var k = s.klines[interval]!
-            k.high = max(k.high, trade.price)
-            k.low = min(k.low, trade.price)
-            k.close = trade.price
-            k.volume += trade.quantity
-            k.quoteVolume += trade.price * trade.quantity
-            if !trade.buyerIsMaker {
-                k.takerBuyVolume += trade.quantity
-                k.takerBuyQuoteVolume += trade.price * trade.quantity
-            }
-            k.trades += 1
-            if k.firstTradeId < 0 { k.firstTradeId = trade.tradeId }
-            k.lastTradeId = trade.tradeId
-            s.klines[interval] = k
-        }
-        stats[index] = s
+        stats[index].ticker.add(trade)
+        for interval in stats[index].klines.keys { stats[index].klines[interval]!.add(trade) }
     }
 
     // MARK: Depth
@@ -412,9 +402,9 @@ final class SimMarketFeed {
                 guard wants(name) else { continue }
                 let length = SimStream.intervalMilliseconds(interval)
                 let start = now / length * length
-                var kline = stats[index].klines[interval] ?? Kline(start: start, open: stats[index].last, high: stats[index].last, low: stats[index].last, close: stats[index].last)
+                var kline = stats[index].klines[interval] ?? TradeWindow(start: start, price: stats[index].ticker.close)
                 if kline.start != start {
-                    kline = Kline(start: start, open: kline.close, high: kline.close, low: kline.close, close: kline.close)
+                    kline = TradeWindow(start: start, price: kline.close)
                 }
                 stats[index].klines[interval] = kline
                 let quoteFormat = DecimalFormat(decimals: instrument.price.decimals + instrument.quantity.decimals)
@@ -450,19 +440,19 @@ final class SimMarketFeed {
 
     private func tickerObject(_ index: Int, mini: Bool, now: Int64, into json: inout JSONWriter) {
         let instrument = models[index].instrument
-        let s = stats[index]
+        let s = stats[index].ticker
         let quoteFormat = DecimalFormat(decimals: instrument.price.decimals + instrument.quantity.decimals)
         json.beginObject()
         json.string("e", mini ? "24hrMiniTicker" : "24hrTicker")
         json.int("E", now)
         json.string("s", instrument.symbol)
         if !mini {
-            json.decimal("p", s.last - s.open, instrument.price)
+            json.decimal("p", s.close - s.open, instrument.price)
             // Percent change with 3 decimals: (last − open) / open × 100.
-            json.decimal("P", s.open == 0 ? 0 : (s.last - s.open) * 100_000 / s.open, DecimalFormat(decimals: 3))
-            json.decimal("w", s.volume == 0 ? s.last : s.quoteVolume / s.volume, instrument.price)
+            json.decimal("P", s.open == 0 ? 0 : (s.close - s.open) * 100_000 / s.open, DecimalFormat(decimals: 3))
+            json.decimal("w", s.volume == 0 ? s.close : s.quoteVolume / s.volume, instrument.price)
         }
-        json.decimal("c", s.last, instrument.price)
+        json.decimal("c", s.close, instrument.price)
         if !mini { json.decimal("Q", s.lastQuantity, instrument.quantity) }
         json.decimal("o", s.open, instrument.price)
         json.decimal("h", s.high, instrument.price)
@@ -470,11 +460,11 @@ final class SimMarketFeed {
         json.decimal("v", s.volume, instrument.quantity)
         json.decimal("q", s.quoteVolume, quoteFormat)
         if !mini {
-            json.int("O", s.openTime)
+            json.int("O", s.start)
             json.int("C", now)
             json.int("F", s.firstTradeId)
             json.int("L", s.lastTradeId)
-            json.int("n", s.count)
+            json.int("n", s.trades)
         }
         json.endObject()
     }

@@ -155,3 +155,53 @@ struct SimBookConsistencyTests {
         return value + (fraction.isEmpty ? 0 : Int64(fraction)!)
     }
 }
+
+@Suite("Simulator tickers and klines")
+struct SimTickerTests {
+    /// The ticker and the 1m kline agree with the aggTrades the feed emitted.
+    @Test func tickerAndKlineSumTheTrades() throws {
+        let feed = SimMarketFeed(market: .usdm, instruments: SimInstrument.defaults, seed: 5, rate: 2_000)
+        var now: Int64 = 1_800_000_000_000 - 1_800_000_000_000 % 60_000 + 1_000  // 1 s into a minute
+        var trades: [[String: Any]] = []
+        var ticker: [String: Any]?
+        var kline: [String: Any]?
+        let wanted: Set<String> = ["btcusdt@aggTrade", "btcusdt@ticker", "btcusdt@kline_1m"]
+        func run(_ steps: Int) throws {
+            for _ in 0..<steps {
+                now += 10
+                feed.advance(to: now, wants: { wanted.contains($0) }) { stream, payload in
+                    let object = try! JSONSerialization.jsonObject(with: Data(payload.utf8)) as! [String: Any]
+                    switch stream {
+                    case "btcusdt@aggTrade": trades.append(object)
+                    case "btcusdt@ticker": ticker = object
+                    default: kline = object["k"] as? [String: Any]
+                    }
+                }
+            }
+        }
+        try run(1_000)  // 10 s: tickers every second, klines every 250 ms
+        let k = try #require(kline)
+        let t = try #require(ticker)
+        // The kline's own trade-id range selects exactly the trades it aggregated.
+        let first = (k["f"] as! NSNumber).int64Value
+        let last = (k["L"] as! NSNumber).int64Value
+        let inKline = trades.filter { ($0["f"] as! NSNumber).int64Value >= first && ($0["f"] as! NSNumber).int64Value <= last }
+        #expect(inKline.count > 100)
+        #expect((k["n"] as! NSNumber).intValue == inKline.count)
+        let prices = inKline.map { SimBookConsistencyTests.units($0["p"] as! String, 2) }
+        let open = SimBookConsistencyTests.units(k["o"] as! String, 2)
+        #expect(SimBookConsistencyTests.units(k["h"] as! String, 2) == max(prices.max()!, open))
+        #expect(SimBookConsistencyTests.units(k["l"] as! String, 2) == min(prices.min()!, open))
+        #expect(SimBookConsistencyTests.units(k["c"] as! String, 2) == prices.last!)
+        let volume = inKline.map { SimBookConsistencyTests.units($0["q"] as! String, 3) }.reduce(0, +)
+        #expect(SimBookConsistencyTests.units(k["v"] as! String, 3) == volume)
+        let takerBuys = inKline.filter { $0["m"] as? Bool == false }.map { SimBookConsistencyTests.units($0["q"] as! String, 3) }.reduce(0, +)
+        #expect(SimBookConsistencyTests.units(k["V"] as! String, 3) == takerBuys)
+        #expect(k["i"] as? String == "1m" && (k["t"] as! NSNumber).int64Value % 60_000 == 0)
+        // The ticker's window holds every trade since start: the count and volume of all of them.
+        let allTradesUpToTicker = trades.filter { ($0["f"] as! NSNumber).int64Value <= (t["L"] as! NSNumber).int64Value }
+        #expect((t["n"] as! NSNumber).intValue == allTradesUpToTicker.count)
+        #expect(SimBookConsistencyTests.units(t["v"] as! String, 3) == allTradesUpToTicker.map { SimBookConsistencyTests.units($0["q"] as! String, 3) }.reduce(0, +))
+        #expect(t["e"] as? String == "24hrTicker" && t["s"] as? String == "BTCUSDT")
+    }
+}
