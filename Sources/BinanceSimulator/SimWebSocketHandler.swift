@@ -22,7 +22,9 @@ final class SimWebSocketHandler: ChannelInboundHandler {
     /// Times (ms) of the last incoming messages, for the per-second limit.
     private var recentMessages: [Int64] = []
     private var awaitingPongSince: Int64?
-    private var tasks: [Scheduled<Void>] = []
+    private var lifetimeTask: Scheduled<Void>?
+    /// The pending pong deadline; replaced (never accumulated) on each unanswered ping.
+    private var pongDeadlineTask: Scheduled<Void>?
     private var pingTask: RepeatedTask?
 
     init(exchange: SimExchange, market: BinanceMarket, route: SimRoute, combined: Bool, streams: [String]) {
@@ -44,9 +46,9 @@ final class SimWebSocketHandler: ChannelInboundHandler {
             exchange.subscribe(self, stream)
         }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        tasks.append(context.eventLoop.scheduleTask(in: .init(configuration.lifetime)) {
+        lifetimeTask = context.eventLoop.scheduleTask(in: .init(configuration.lifetime)) {
             bound.value.close(code: .goingAway, reason: "connection lifetime expired")
-        })
+        }
         let interval = TimeAmount(configuration.pingInterval)
         pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             bound.value.sendPing()
@@ -64,8 +66,10 @@ final class SimWebSocketHandler: ChannelInboundHandler {
 
     private func teardown() {
         guard context != nil else { return }
-        for task in tasks { task.cancel() }
-        tasks.removeAll()
+        lifetimeTask?.cancel()
+        lifetimeTask = nil
+        pongDeadlineTask?.cancel()
+        pongDeadlineTask = nil
         pingTask?.cancel()
         pingTask = nil
         exchange.unregister(self)
@@ -121,12 +125,13 @@ final class SimWebSocketHandler: ChannelInboundHandler {
             awaitingPongSince = now
             let deadline = TimeAmount(exchange.configuration.pongTimeout)
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            tasks.append(context.eventLoop.scheduleTask(in: deadline) {
+            pongDeadlineTask?.cancel()
+            pongDeadlineTask = context.eventLoop.scheduleTask(in: deadline) {
                 let handler = bound.value
                 if let since = handler.awaitingPongSince, since == now {
                     handler.close(code: .policyViolation, reason: "pong timeout")
                 }
-            })
+            }
         }
     }
 
@@ -155,6 +160,8 @@ final class SimWebSocketHandler: ChannelInboundHandler {
         case .pong:
             // Solicited or not, a pong satisfies the deadline.
             awaitingPongSince = nil
+            pongDeadlineTask?.cancel()
+            pongDeadlineTask = nil
         case .text:
             handleRequest(String(buffer: frame.unmaskedData))
         default:
