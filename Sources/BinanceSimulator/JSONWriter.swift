@@ -110,6 +110,13 @@ struct JSONWriter {
         needsComma = true
     }
 
+    /// `"key":[["price","qty"],…]` for book levels, best first, at the instrument's precision.
+    mutating func levels(_ key: String, _ levels: some Sequence<SimOrderBook.Level>, _ instrument: SimInstrument) {
+        beginArray(key)
+        for level in levels { self.level(level.price, level.quantity, price: instrument.price, quantity: instrument.quantity) }
+        endArray()
+    }
+
     private mutating func key(_ key: String) {
         separator()
         text.append("\"")

@@ -277,12 +277,8 @@ final class SimMarketFeed {
         json.int("U", aggregator.firstUpdateId)
         json.int("u", model.book.lastUpdateId)
         json.int("pu", aggregator.previousFinal)
-        json.beginArray("b")
-        for level in model.book.bids.prefix(levels) { json.level(level.price, level.quantity, price: instrument.price, quantity: instrument.quantity) }
-        json.endArray()
-        json.beginArray("a")
-        for level in model.book.asks.prefix(levels) { json.level(level.price, level.quantity, price: instrument.price, quantity: instrument.quantity) }
-        json.endArray()
+        json.levels("b", model.book.bids.prefix(levels), instrument)
+        json.levels("a", model.book.asks.prefix(levels), instrument)
         json.endObject()
         return json.text
     }

@@ -99,12 +99,8 @@ final class SimRESTHandler: ChannelInboundHandler, RemovableChannelHandler {
                 json.string("symbol", snapshot.instrument.symbol)
                 json.string("pair", snapshot.instrument.pair)
             }
-            json.beginArray("bids")
-            for level in snapshot.bids { json.level(level.price, level.quantity, price: snapshot.instrument.price, quantity: snapshot.instrument.quantity) }
-            json.endArray()
-            json.beginArray("asks")
-            for level in snapshot.asks { json.level(level.price, level.quantity, price: snapshot.instrument.price, quantity: snapshot.instrument.quantity) }
-            json.endArray()
+            json.levels("bids", snapshot.bids, snapshot.instrument)
+            json.levels("asks", snapshot.asks, snapshot.instrument)
             json.endObject()
             return (.ok, headers, json.text)
         }

@@ -205,3 +205,29 @@ struct SimTickerTests {
         #expect(t["e"] as? String == "24hrTicker" && t["s"] as? String == "BTCUSDT")
     }
 }
+
+@Suite("Simulator partial depth")
+struct SimPartialDepthTests {
+    /// `depth5@100ms` carries exactly the book's top five levels a side, best first, as the
+    /// book stands when the event is emitted.
+    @Test func partialDepthIsTheTopOfTheBook() throws {
+        let feed = SimMarketFeed(market: .usdm, instruments: SimInstrument.defaults, seed: 3, rate: 1_000)
+        var now: Int64 = 1_800_000_000_000
+        var checked = 0
+        for _ in 0..<100 {
+            now += 10
+            feed.advance(to: now, wants: { $0 == "ethusdt@depth5@100ms" }) { _, payload in
+                let event = try! JSONSerialization.jsonObject(with: Data(payload.utf8)) as! [String: Any]
+                let book = feed.model(for: "ethusdt")!.book
+                let bids = (event["b"] as! [[String]]).map { SimOrderBook.Level(price: SimBookConsistencyTests.units($0[0], 2), quantity: SimBookConsistencyTests.units($0[1], 3)) }
+                let asks = (event["a"] as! [[String]]).map { SimOrderBook.Level(price: SimBookConsistencyTests.units($0[0], 2), quantity: SimBookConsistencyTests.units($0[1], 3)) }
+                #expect(bids == Array(book.bids.prefix(5)))
+                #expect(asks == Array(book.asks.prefix(5)))
+                #expect((event["u"] as! NSNumber).int64Value == book.lastUpdateId)
+                #expect(event["s"] as? String == "ETHUSDT")
+                checked += 1
+            }
+        }
+        #expect(checked >= 9)
+    }
+}
