@@ -30,9 +30,9 @@ struct SettingsArguments: ParsableArguments {
     var settings: [String] = []
 
     /// Loads the configuration or exits with status 2 after one line on standard error.
-    func load() async throws -> BridgeConfiguration {
+    func load() throws -> BridgeConfiguration {
         do {
-            return try await BridgeConfigurationLoader.load(arguments: settings, environment: ProcessInfo.processInfo.environment)
+            return try BridgeConfigurationLoader.load(arguments: settings, environment: ProcessInfo.processInfo.environment)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
@@ -48,7 +48,7 @@ extension BinanceBridgeCommand {
         @OptionGroup var settings: SettingsArguments
 
         func run() async throws {
-            let configuration = try await settings.load()
+            let configuration = try settings.load()
             // A peer that resets a socket must surface as EPIPE on that socket, never as a
             // process-killing SIGPIPE (RedisClient already sends with MSG_NOSIGNAL).
             signal(SIGPIPE, SIG_IGN)
@@ -73,7 +73,7 @@ extension BinanceBridgeCommand {
         @OptionGroup var settings: SettingsArguments
 
         func run() async throws {
-            let configuration = try await settings.load()
+            let configuration = try settings.load()
             print(configuration.redactedSettingsDescription)
         }
     }

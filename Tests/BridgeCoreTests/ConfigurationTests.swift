@@ -3,62 +3,133 @@ import Testing
 
 @Suite("BridgeConfiguration")
 struct ConfigurationTests {
+    /// Contract section 6, plus the extensions this bridge adds.
+    private static let expectedKeys: Set<String> = [
+        "redis.url", "redis.prefix", "redis.maxlen", "usdm.ws_url", "usdm.rest_url", "coinm.ws_url", "coinm.rest_url",
+        "environment", "api_key", "http.port", "instruments.strict", "instruments.sync_on_start", "books.enabled",
+        "redis.connect_timeout_ms", "redis.command_timeout_ms", "log.level",
+    ]
+
+    // MARK: Defaults
+
     @Test func defaultsMatchTheContract() {
         let configuration = BridgeConfiguration()
         #expect(configuration.redis.url == "redis://127.0.0.1:6379/0")
         #expect(configuration.redis.prefix == "binance")
         #expect(configuration.redis.maxlen == 100_000)
-        #expect(configuration.usdm.webSocketURL == "wss://fstream.binance.com")
-        #expect(configuration.usdm.restURL == "https://fapi.binance.com")
-        #expect(configuration.coinm.webSocketURL == "wss://dstream.binance.com")
-        #expect(configuration.coinm.restURL == "https://dapi.binance.com")
+        #expect(configuration.redis.connectTimeout == .seconds(5))
+        #expect(configuration.redis.commandTimeout == .milliseconds(5000))
+        #expect(configuration.usdm == .init(webSocketURL: "wss://fstream.binance.com", restURL: "https://fapi.binance.com"))
+        #expect(configuration.coinm == .init(webSocketURL: "wss://dstream.binance.com", restURL: "https://dapi.binance.com"))
         #expect(configuration.environment == .mainnet)
         #expect(configuration.apiKey == nil)
         #expect(configuration.http.port == 9464)
-        #expect(!configuration.instruments.strict && configuration.instruments.syncOnStart)
+        #expect(!configuration.instruments.strict)
+        #expect(configuration.instruments.syncOnStart)
         #expect(!configuration.books.enabled)
-        // The table's documented defaults are the struct's real defaults.
-        for setting in BridgeConfiguration.settings where setting.key != "api_key" {
+        #expect(configuration.log.level == .info)
+    }
+
+    @Test func documentedDefaultsAreTheRealDefaults() {
+        let configuration = BridgeConfiguration()
+        for setting in BridgeConfiguration.settings where !setting.isSecret {
             #expect(configuration.renderedValue(of: setting.key) == setting.defaultValue, "\(setting.key)")
         }
+        #expect(configuration.renderedValue(of: "api_key") == "<none>")
     }
 
-    @Test func settingsTableListsEveryContractKeyOnceWithItsNames() {
-        let keys = BridgeConfiguration.settings.map(\.key)
-        #expect(Set(keys).count == keys.count)
-        let contract = ["redis.url", "redis.prefix", "redis.maxlen", "usdm.ws_url", "usdm.rest_url", "coinm.ws_url",
-                        "coinm.rest_url", "environment", "api_key", "http.port", "instruments.strict",
-                        "instruments.sync_on_start", "books.enabled"]
-        for key in contract { #expect(keys.contains(key), "\(key) missing") }
-        let sync = BridgeConfiguration.settings.first { $0.key == "instruments.sync_on_start" }
-        #expect(sync?.environmentVariable == "BRIDGE_INSTRUMENTS_SYNC_ON_START")
-        #expect(sync?.flag == "--instruments-sync-on-start")
-        #expect(BridgeConfiguration.settings.first { $0.key == "api_key" }?.environmentVariable == "BRIDGE_API_KEY")
-        #expect(BridgeConfiguration.settings.first { $0.key == "redis.url" }?.flag == "--redis-url")
-    }
-
-    @Test func apiKeyNeverAppearsInAnyRendering() {
+    @Test func testnetEndpoints() {
+        #expect(BridgeConfiguration.MarketEndpoints.standard(.usdm, .testnet)
+            == .init(webSocketURL: "wss://fstream.binancefuture.com", restURL: "https://demo-fapi.binance.com"))
+        #expect(BridgeConfiguration.MarketEndpoints.standard(.coinm, .testnet)
+            == .init(webSocketURL: "wss://dstream.binancefuture.com", restURL: "https://testnet.binancefuture.com"))
         var configuration = BridgeConfiguration()
-        configuration.apiKey = APIKey("sk-live-123456")
-        configuration.redis.url = "redis://ops:hunter2@10.0.0.5:6379/0"
+        configuration.coinm.restURL = "http://127.0.0.1:19002"
+        #expect(configuration.endpoints(.coinm).restURL == "http://127.0.0.1:19002")
+        #expect(configuration.endpoints(.usdm) == configuration.usdm)
+    }
+
+    // MARK: The settings table
+
+    @Test func settingsTableListsEveryKeyExactlyOnce() {
+        let keys = BridgeConfiguration.settings.map(\.key)
+        #expect(keys.count == Set(keys).count, "duplicates in \(keys)")
+        #expect(Set(keys) == Self.expectedKeys)
+        #expect(BridgeConfiguration.settings.filter(\.isSecret).map(\.key) == ["api_key"])
+        #expect(Set(BridgeConfiguration.settings.filter(\.isBoolean).map(\.key))
+            == ["instruments.strict", "instruments.sync_on_start", "books.enabled"])
+        #expect(BridgeConfiguration.settings.allSatisfy { !$0.summary.isEmpty && !$0.summary.contains("\n") })
+    }
+
+    @Test(arguments: [
+        ("redis.url", "BRIDGE_REDIS_URL", "--redis-url"),
+        ("redis.connect_timeout_ms", "BRIDGE_REDIS_CONNECT_TIMEOUT_MS", "--redis-connect-timeout-ms"),
+        ("instruments.sync_on_start", "BRIDGE_INSTRUMENTS_SYNC_ON_START", "--instruments-sync-on-start"),
+        ("api_key", "BRIDGE_API_KEY", "--api-key"),
+        ("environment", "BRIDGE_ENVIRONMENT", "--environment"),
+        ("usdm.ws_url", "BRIDGE_USDM_WS_URL", "--usdm-ws-url"),
+    ])
+    func environmentVariableAndFlagNames(key: String, variable: String, flag: String) throws {
+        let setting = try #require(BridgeConfiguration.settings.first { $0.key == key })
+        #expect(setting.environmentVariable == variable)
+        #expect(setting.flag == flag)
+    }
+
+    @Test func everyNameFollowsTheRuleAndIsUnique() {
+        let settings = BridgeConfiguration.settings
+        for setting in settings {
+            #expect(setting.environmentVariable.allSatisfy { $0.isUppercase || $0.isNumber || $0 == "_" }, "\(setting.environmentVariable)")
+            #expect(setting.flag.hasPrefix("--") && setting.flag.dropFirst(2).allSatisfy { $0.isLowercase || $0 == "-" }, "\(setting.flag)")
+        }
+        #expect(Set(settings.map(\.environmentVariable)).count == settings.count)
+        #expect(Set(settings.map(\.flag)).count == settings.count)
+    }
+
+    // MARK: Redaction
+
+    @Test func apiKeyNeverAppearsInAnyRendering() throws {
+        let secret = "sk-live-123456"
+        var configuration = BridgeConfiguration()
+        configuration.apiKey = APIKey(secret)
         var dumped = ""
         dump(configuration, to: &dumped)
+        var dumpedKey = ""
+        dump(configuration.apiKey, to: &dumpedKey)
+        let key = try #require(configuration.apiKey)
         let renderings = [
-            "\(configuration)", String(describing: configuration), String(reflecting: configuration), dumped,
-            configuration.redactedSettingsDescription, "\(configuration.apiKey!)",
+            "\(configuration)", String(describing: configuration), String(reflecting: configuration), dumped, dumpedKey,
+            configuration.redactedSettingsDescription, "\(configuration.redactedSettings)",
+            "\(key)", String(reflecting: key), "\(Mirror(reflecting: key).children.map { $0.value })",
         ]
         for text in renderings {
-            #expect(!text.contains("sk-live-123456"), "\(text)")
+            #expect(!text.contains(secret), "\(text)")
         }
+        #expect(key.description == "APIKey(<redacted>)")
         #expect(configuration.redactedSettingsDescription.contains("api_key = <redacted>"))
-        #expect(configuration.redactedSettingsDescription.contains("redis.url = redis://ops:***@10.0.0.5:6379/0"))
-        #expect(!configuration.redactedSettingsDescription.contains("hunter2"))
-        #expect(configuration.apiKey?.secret == "sk-live-123456")
+        #expect(key.secret == secret)
     }
 
-    @Test func marketsAndEnvironmentsSelectBinanceEndpoints() {
-        #expect(BridgeConfiguration.MarketEndpoints.standard(.usdm, .testnet).webSocketURL == "wss://fstream.binancefuture.com")
-        #expect(BridgeConfiguration.MarketEndpoints.standard(.coinm, .testnet).restURL == "https://testnet.binancefuture.com")
-        #expect(BridgeConfiguration().endpoints(.coinm).webSocketURL == "wss://dstream.binance.com")
+    @Test func redisPasswordIsMaskedInTheRendering() {
+        var configuration = BridgeConfiguration()
+        configuration.redis.url = "redis://ops:hunter2@10.0.0.5:6379/0"
+        #expect(configuration.redactedSettingsDescription.contains("redis.url = redis://ops:***@10.0.0.5:6379/0"))
+        #expect(!configuration.redactedSettingsDescription.contains("hunter2"))
+        #expect(BridgeConfiguration.maskingPassword(in: "redis://:p@ss@h:1/0") == "redis://:***@h:1/0")
+        #expect(BridgeConfiguration.maskingPassword(in: "redis://h:6379/0") == "redis://h:6379/0")
+        #expect(BridgeConfiguration.maskingPassword(in: "unix:///run/redis.sock") == "unix:///run/redis.sock")
+    }
+
+    @Test func renderingHasOneLinePerSettingInTableOrder() {
+        var configuration = BridgeConfiguration()
+        configuration.redis.commandTimeout = .milliseconds(250)
+        configuration.books.enabled = true
+        configuration.log.level = .debug
+        let lines = configuration.redactedSettingsDescription.split(separator: "\n").map(String.init)
+        #expect(lines.count == BridgeConfiguration.settings.count)
+        #expect(lines.map { String($0.prefix { $0 != " " }) } == BridgeConfiguration.settings.map(\.key))
+        #expect(lines.contains("redis.command_timeout_ms = 250"))
+        #expect(lines.contains("books.enabled = true"))
+        #expect(lines.contains("log.level = debug"))
+        #expect(lines.contains("api_key = <none>"))
     }
 }

@@ -2,148 +2,107 @@ import BridgeCore
 import Configuration
 import Foundation
 import RedisClient
-import SystemPackage
 import Yams
 
 /// Builds a ``BridgeConfiguration`` from command-line flags, `BRIDGE_*` environment variables
-/// and a YAML file — flag > environment > file > default — and validates every value.
+/// and a YAML file — flag > environment > file > default — and validates every value, so a
+/// bad deployment stops at start-up with one line naming the key instead of misbehaving later.
 ///
-/// Values are read through swift-configuration (`ConfigReader` over an in-memory provider for
-/// the flags, one for the environment and a `FileProvider<YAMLSnapshot>`, in that order). The
-/// file is also walked with Yams first so that a misspelt key or a list where a value belongs
-/// is an error instead of a silently ignored setting.
+/// Values are read through swift-configuration: a `ConfigReader` over three in-memory
+/// providers, in precedence order — the parsed flags, the environment mapped explicitly from
+/// our `BRIDGE_*` names (other variables are ignored), and the file. The file is parsed with
+/// Yams and walked against ``BridgeConfiguration/settings`` first, so that a misspelt key, a
+/// key given twice or a list where a value belongs is an error rather than a silently
+/// ignored setting.
 public enum BridgeConfigurationLoader {
-    /// Where a value came from, for error messages.
-    private enum Source {
-        case flag(String), environment(String), file(String), defaultValue
-
-        var label: String {
-            switch self {
-            case .flag(let flag): " (from \(flag))"
-            case .environment(let name): " (from environment variable \(name))"
-            case .file(let path): " (from \(path))"
-            case .defaultValue: ""
-            }
-        }
-    }
+    /// The environment variable that names the YAML file, like `--config`.
+    public static let configFileEnvironmentVariable = "BRIDGE_CONFIG"
 
     /// Loads and validates the configuration.
     /// - Parameters:
-    ///   - arguments: raw arguments after the subcommand: `--redis-url X`, `--redis-url=X`,
-    ///     bare `--books-enabled`, `--config PATH`.
-    ///   - environment: the process environment; only our `BRIDGE_*` names are read.
-    ///   - defaultConfigFile: used when neither `--config` nor `BRIDGE_CONFIG` names a file
-    ///     and it exists.
+    ///   - arguments: raw arguments without the program name: `--redis-url X`,
+    ///     `--redis-url=X`, bare `--books-enabled` (true), `--config PATH`.
+    ///   - environment: the process environment; only the table's `BRIDGE_*` names and
+    ///     `BRIDGE_CONFIG` are read.
+    ///   - defaultConfigFile: read when neither `--config` nor `BRIDGE_CONFIG` names a file,
+    ///     if it exists; otherwise only the defaults apply.
+    /// - Throws: the first invalid setting, argument or file problem.
     public static func load(
         arguments: [String],
         environment: [String: String],
         defaultConfigFile: String? = "config/bridge.yaml"
-    ) async throws(ConfigurationError) -> BridgeConfiguration {
-        let (flags, explicitFile) = try parseArguments(arguments)
+    ) throws(ConfigurationError) -> BridgeConfiguration {
+        let commandLine = try ParsedArguments(arguments)
+
         var environmentValues: [String: String] = [:]
         for setting in BridgeConfiguration.settings {
             if let value = environment[setting.environmentVariable] { environmentValues[setting.key] = value }
         }
 
-        // The file: an explicit one must exist; the default one is optional.
-        var filePath: String?
-        if let explicit = explicitFile ?? environment["BRIDGE_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            guard FileManager.default.fileExists(atPath: explicit) else {
-                throw ConfigurationError(key: "config", problem: "file \"\(explicit)\" does not exist")
+        let explicitFile = commandLine.configFile ?? environment[configFileEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+        let filePath: String?
+        if let explicitFile {
+            guard FileManager.default.fileExists(atPath: explicitFile) else {
+                throw ConfigurationError(key: "config", problem: "file \"\(explicitFile)\" does not exist")
             }
-            filePath = explicit
-        } else if let fallback = defaultConfigFile, FileManager.default.fileExists(atPath: fallback) {
-            filePath = fallback
+            filePath = explicitFile
+        } else if let defaultConfigFile, FileManager.default.fileExists(atPath: defaultConfigFile) {
+            filePath = defaultConfigFile
+        } else {
+            filePath = nil
         }
-        var fileKeys: Set<String> = []
-        var providers: [any ConfigProvider] = [
-            InMemoryProvider(name: "flags", values: providerValues(flags.mapValues(\.value))),
-            InMemoryProvider(name: "environment", values: providerValues(environmentValues)),
-        ]
-        if let filePath {
-            fileKeys = try validateFileStructure(path: filePath)
-            do {
-                providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(filePath)))
-            } catch {
-                let oneLine = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
-                throw ConfigurationError(key: filePath, problem: "cannot read the file: \(oneLine)")
-            }
-        }
-        let reader = ConfigReader(providers: providers)
+        let fileValues = try filePath.map { path throws(ConfigurationError) in try readFile(path) } ?? [:]
 
-        /// The winning raw value of `key` and where it came from.
-        func raw(_ key: String) -> (String, Source)? {
-            let setting = BridgeConfiguration.settings.first { $0.key == key }
-            guard let value = reader.string(forKey: ConfigKey(key), isSecret: setting?.isSecret ?? false) else { return nil }
-            let source: Source =
-                if let flag = flags[key] { .flag(flag.flag) }
-                else if environmentValues[key] != nil { .environment(setting?.environmentVariable ?? key) }
-                else if fileKeys.contains(key), let filePath { .file(filePath) }
-                else { .defaultValue }
-            return (value, source)
-        }
-        func fail(_ key: String, _ problem: String, _ source: Source) -> ConfigurationError {
-            ConfigurationError(key: key, problem: problem + source.label)
-        }
-        func string(_ key: String, validate: (String) -> String?) throws(ConfigurationError) -> String? {
-            guard let (value, source) = raw(key) else { return nil }
-            if let problem = validate(value) { throw fail(key, problem, source) }
-            return value
-        }
-        func integer(_ key: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
-            guard let (value, source) = raw(key) else { return nil }
-            let trimmed = value.trimmingCharacters(in: .whitespaces)
-            guard let number = Int(trimmed), range.contains(number) else {
-                throw fail(key, "expected an integer in \(range.lowerBound)…\(range.upperBound), got \"\(value)\"", source)
+        let reader = ConfigReader(providers: [
+            provider(named: "flags", commandLine.values.mapValues(\.value)),
+            provider(named: "environment", environmentValues),
+            provider(named: filePath ?? "file", fileValues),
+        ])
+        let settings = SettingValues(reader: reader) { key in
+            if let flag = commandLine.values[key]?.flag { return "from \(flag)" }
+            if environmentValues[key] != nil, let setting = BridgeConfiguration.settings.first(where: { $0.key == key }) {
+                return "from environment variable \(setting.environmentVariable)"
             }
-            return number
+            return "from \(filePath ?? "file")"
         }
-        func boolean(_ key: String) throws(ConfigurationError) -> Bool? {
-            guard let (value, source) = raw(key) else { return nil }
-            switch value.lowercased().trimmingCharacters(in: .whitespaces) {
-            case "true", "1", "yes", "on": return true
-            case "false", "0", "no", "off": return false
-            default: throw fail(key, "expected true or false, got \"\(value)\"", source)
-            }
-        }
-        func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) throws(ConfigurationError) -> T? where T.RawValue == String {
-            guard let (value, source) = raw(key) else { return nil }
-            guard let parsed = T(rawValue: value.lowercased()) else {
-                let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
-                throw fail(key, "expected one of \(allowed), got \"\(value)\"", source)
-            }
-            return parsed
-        }
+        return try settings.configuration()
+    }
 
-        // MARK: Values
+    /// An in-memory provider of string values, marking the secret ones as such.
+    private static func provider(named name: String, _ values: [String: String]) -> InMemoryProvider {
+        var contents: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, value) in values {
+            let isSecret = BridgeConfiguration.settings.first { $0.key == key }?.isSecret ?? false
+            contents[AbsoluteConfigKey(ConfigKey(key))] = ConfigValue(.string(value), isSecret: isSecret)
+        }
+        return InMemoryProvider(name: name, values: contents)
+    }
+}
+
+// MARK: Reading and validating values
+
+/// Reads each setting's winning value and turns it into a typed, validated value.
+private struct SettingValues {
+    let reader: ConfigReader
+    /// Where the winning value of a key came from, e.g. `from --redis-url`.
+    let origin: (String) -> String
+
+    /// The whole configuration: defaults, overridden by every value found.
+    func configuration() throws(ConfigurationError) -> BridgeConfiguration {
         var configuration = BridgeConfiguration()
-        if let url = try string("redis.url", validate: { text in
-            do {
-                _ = try RedisURL(parsing: text)
-                return nil
-            } catch {
-                return (error as? RedisClientError)?.message ?? "\(error)"
-            }
-        }) {
-            configuration.redis.url = url
-        }
-        if let prefix = try string("redis.prefix", validate: { text in
-            text.isEmpty || text.contains(where: { $0.isWhitespace })
-                ? "expected a non-empty prefix without spaces, got \"\(text)\"" : nil
-        }) {
-            configuration.redis.prefix = prefix
-        }
-        if let maxlen = try integer("redis.maxlen", 1...1_000_000_000) { configuration.redis.maxlen = maxlen }
-        if let ms = try integer("redis.connect_timeout_ms", 1...3_600_000) { configuration.redis.connectTimeout = .milliseconds(ms) }
-        if let ms = try integer("redis.command_timeout_ms", 1...3_600_000) { configuration.redis.commandTimeout = .milliseconds(ms) }
-        if let environment = try choice("environment", BinanceEnvironment.self) { configuration.environment = environment }
+        if let url = try string("redis.url", validate: Self.redisURLProblem) { configuration.redis.url = url }
+        if let prefix = try string("redis.prefix", validate: Self.prefixProblem) { configuration.redis.prefix = prefix }
+        if let maxlen = try integer("redis.maxlen", in: 1...1_000_000_000) { configuration.redis.maxlen = maxlen }
+        if let ms = try integer("redis.connect_timeout_ms", in: 1...3_600_000) { configuration.redis.connectTimeout = .milliseconds(ms) }
+        if let ms = try integer("redis.command_timeout_ms", in: 1...3_600_000) { configuration.redis.commandTimeout = .milliseconds(ms) }
+        if let environment = try choice("environment", of: BinanceEnvironment.self) { configuration.environment = environment }
+        // A URL given anywhere wins; otherwise the chosen environment's default applies.
         for market in BinanceMarket.allCases {
-            // Explicit URLs win; otherwise the environment's defaults apply.
             var endpoints = BridgeConfiguration.MarketEndpoints.standard(market, configuration.environment)
-            if let url = try string("\(market.rawValue).ws_url", validate: { urlProblem($0, schemes: ["ws", "wss"]) }) {
+            if let url = try string("\(market.rawValue).ws_url", validate: { Self.urlProblem($0, schemes: ["ws", "wss"]) }) {
                 endpoints.webSocketURL = url
             }
-            if let url = try string("\(market.rawValue).rest_url", validate: { urlProblem($0, schemes: ["http", "https"]) }) {
+            if let url = try string("\(market.rawValue).rest_url", validate: { Self.urlProblem($0, schemes: ["http", "https"]) }) {
                 endpoints.restURL = url
             }
             switch market {
@@ -151,115 +110,76 @@ public enum BridgeConfigurationLoader {
             case .coinm: configuration.coinm = endpoints
             }
         }
-        if let key = try string("api_key", validate: { $0.trimmingCharacters(in: .whitespaces).isEmpty ? "the API key is empty" : nil }) {
+        if let key = try string("api_key", validate: { $0.allSatisfy(\.isWhitespace) ? "the API key is empty" : nil }) {
             configuration.apiKey = APIKey(key)
         }
-        if let port = try integer("http.port", 1...65_535) { configuration.http.port = port }
+        if let port = try integer("http.port", in: 1...65_535) { configuration.http.port = port }
         if let strict = try boolean("instruments.strict") { configuration.instruments.strict = strict }
         if let sync = try boolean("instruments.sync_on_start") { configuration.instruments.syncOnStart = sync }
         if let books = try boolean("books.enabled") { configuration.books.enabled = books }
-        if let level = try choice("log.level", BridgeConfiguration.LogLevel.self) { configuration.log.level = level }
+        if let level = try choice("log.level", of: BridgeConfiguration.LogLevel.self) { configuration.log.level = level }
         return configuration
     }
 
-    // MARK: Command line
+    // MARK: Typed reads
 
-    private static func parseArguments(_ arguments: [String]) throws(ConfigurationError) -> ([String: (value: String, flag: String)], String?) {
-        var flags: [String: (value: String, flag: String)] = [:]
-        var configFile: String?
-        var index = 0
-        while index < arguments.count {
-            let argument = arguments[index]
-            index += 1
-            guard argument.hasPrefix("--"), argument.count > 2 else {
-                throw ConfigurationError(key: argument, problem: "unexpected argument; settings are given as --key value")
-            }
-            var name = argument
-            var inlineValue: String?
-            if let equals = argument.firstIndex(of: "=") {
-                name = String(argument[..<equals])
-                inlineValue = String(argument[argument.index(after: equals)...])
-            }
-            let setting = BridgeConfiguration.settings.first { $0.flag == name }
-            guard name == "--config" || setting != nil else {
-                throw ConfigurationError(key: name, problem: "unknown flag (see config/bridge.yaml for every setting)")
-            }
-            var value = inlineValue
-            if value == nil, index < arguments.count, !arguments[index].hasPrefix("--") {
-                value = arguments[index]
-                index += 1
-            }
-            if value == nil, setting?.isBoolean == true { value = "true" }
-            guard let value else { throw ConfigurationError(key: name, problem: "missing value") }
-            if let setting {
-                flags[setting.key] = (value, name)
-            } else {
-                configFile = value
-            }
-        }
-        return (flags, configFile)
+    private func raw(_ key: String) -> String? {
+        let isSecret = BridgeConfiguration.settings.first { $0.key == key }?.isSecret ?? false
+        return reader.string(forKey: ConfigKey(key), isSecret: isSecret)
     }
 
-    private static func providerValues(_ values: [String: String]) -> [AbsoluteConfigKey: ConfigValue] {
-        var result: [AbsoluteConfigKey: ConfigValue] = [:]
-        for (key, value) in values {
-            let secret = BridgeConfiguration.settings.first { $0.key == key }?.isSecret ?? false
-            result[AbsoluteConfigKey(ConfigKey(key))] = ConfigValue(.string(value), isSecret: secret)
-        }
-        return result
+    private func failure(_ key: String, _ problem: String) -> ConfigurationError {
+        ConfigurationError(key: key, problem: "\(problem) (\(origin(key)))")
     }
 
-    // MARK: File structure
+    private func string(_ key: String, validate: (String) -> String?) throws(ConfigurationError) -> String? {
+        guard let value = raw(key) else { return nil }
+        if let problem = validate(value) { throw failure(key, problem) }
+        return value
+    }
 
-    /// Parses the YAML file and returns its dotted keys; rejects unknown keys, empty values
-    /// and lists or maps where a single value belongs.
-    private static func validateFileStructure(path: String) throws(ConfigurationError) -> Set<String> {
-        let text: String
-        let root: Node?
+    private func integer(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+        guard let value = raw(key) else { return nil }
+        guard let number = Int(value.trimmingCharacters(in: .whitespaces)), range.contains(number) else {
+            throw failure(key, "expected an integer in \(range.lowerBound)…\(range.upperBound), got \"\(value)\"")
+        }
+        return number
+    }
+
+    private func boolean(_ key: String) throws(ConfigurationError) -> Bool? {
+        guard let value = raw(key) else { return nil }
+        switch value.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw failure(key, "expected true or false (also 1/0, yes/no, on/off), got \"\(value)\"")
+        }
+    }
+
+    private func choice<T: RawRepresentable & CaseIterable>(_ key: String, of type: T.Type) throws(ConfigurationError) -> T?
+    where T.RawValue == String {
+        guard let value = raw(key) else { return nil }
+        guard let parsed = T(rawValue: value.trimmingCharacters(in: .whitespaces).lowercased()) else {
+            throw failure(key, "expected one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(value)\"")
+        }
+        return parsed
+    }
+
+    // MARK: Checks (nil when valid)
+
+    /// The Redis client's own parser decides, so whatever passes here also connects.
+    private static func redisURLProblem(_ text: String) -> String? {
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-            root = try Yams.compose(yaml: text)
+            _ = try RedisURL(parsing: text)
+            return nil
         } catch {
-            // Yams reports position and a source excerpt over several lines; keep one line.
-            let oneLine = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            throw ConfigurationError(key: path, problem: "not valid YAML: \(oneLine.joined(separator: " "))")
+            return error.message  // already masks a password
         }
-        guard let root else { return [] }  // an empty file sets nothing
-        guard case .mapping = root else {
-            throw ConfigurationError(key: path, problem: "the top level must be a mapping of settings")
-        }
-        let known = Set(BridgeConfiguration.settings.map(\.key))
-        var keys: Set<String> = []
-        func walk(_ node: Node, prefix: String) throws(ConfigurationError) {
-            switch node {
-            case .mapping(let mapping):
-                for (keyNode, value) in mapping {
-                    let name = keyNode.string ?? "\(keyNode)"
-                    let key = prefix.isEmpty ? name : prefix + "." + name
-                    if known.contains(key) {
-                        guard case .scalar(let scalar) = value else {
-                            throw ConfigurationError(key: key, problem: "expected a single value in \(path), got a \(value.kindName)")
-                        }
-                        // A plain `~`/`null`/nothing is YAML's null; "" quoted is an empty string.
-                        if scalar.string.isEmpty || (scalar.style == .plain && ["~", "null", "Null", "NULL"].contains(scalar.string)) {
-                            throw ConfigurationError(key: key, problem: "empty value in \(path) (remove the key to use the default)")
-                        }
-                        keys.insert(key)
-                    } else if known.contains(where: { $0.hasPrefix(key + ".") }), case .mapping = value {
-                        try walk(value, prefix: key)
-                    } else {
-                        throw ConfigurationError(key: key, problem: "unknown setting in \(path)")
-                    }
-                }
-            default:
-                throw ConfigurationError(key: prefix, problem: "expected a mapping in \(path)")
-            }
-        }
-        try walk(root, prefix: "")
-        return keys
     }
 
-    /// Nil when `text` is an absolute URL with one of `schemes` and a host.
+    private static func prefixProblem(_ text: String) -> String? {
+        text.isEmpty || text.contains(where: \.isWhitespace) ? "expected a non-empty prefix without spaces, got \"\(text)\"" : nil
+    }
+
     private static func urlProblem(_ text: String, schemes: [String]) -> String? {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
               schemes.contains(scheme), let host = components.host, !host.isEmpty
@@ -270,7 +190,112 @@ public enum BridgeConfigurationLoader {
     }
 }
 
+// MARK: Command line
+
+/// `--key value`, `--key=value`, bare boolean `--key`, and `--config PATH`.
+private struct ParsedArguments {
+    /// Setting key → (value, the flag as written).
+    var values: [String: (value: String, flag: String)] = [:]
+    /// The file named by `--config`.
+    var configFile: String?
+
+    init(_ arguments: [String]) throws(ConfigurationError) {
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            guard argument.hasPrefix("--"), argument.count > 2 else {
+                throw ConfigurationError(key: argument, problem: "unexpected argument; settings are given as --key value")
+            }
+            var name = argument
+            var value: String?
+            if let equals = argument.firstIndex(of: "=") {
+                name = String(argument[..<equals])
+                value = String(argument[argument.index(after: equals)...])
+            }
+            let setting = BridgeConfiguration.settings.first { $0.flag == name }
+            guard name == "--config" || setting != nil else {
+                throw ConfigurationError(key: name, problem: "unknown flag (config/bridge.yaml documents every setting)")
+            }
+            if value == nil, index < arguments.count, !arguments[index].hasPrefix("--") {
+                value = arguments[index]
+                index += 1
+            }
+            if value == nil, setting?.isBoolean == true { value = "true" }
+            guard let value else { throw ConfigurationError(key: name, problem: "missing value") }
+            if let setting {
+                values[setting.key] = (value, name)
+            } else {
+                configFile = value
+            }
+        }
+    }
+}
+
+// MARK: The file
+
+extension BridgeConfigurationLoader {
+    /// Parses the YAML file into dotted key → value text; rejects unknown and repeated keys,
+    /// empty values, and lists or mappings where a single value belongs.
+    private static func readFile(_ path: String) throws(ConfigurationError) -> [String: String] {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: try String(contentsOfFile: path, encoding: .utf8))
+        } catch {
+            // Yams reports the position and an excerpt over several lines; keep one line.
+            let oneLine = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            throw ConfigurationError(key: path, problem: "cannot read the file as YAML: \(oneLine.joined(separator: " "))")
+        }
+        guard let root else { return [:] }  // nothing but comments: defaults only
+        guard case .mapping(let mapping) = root else {
+            throw ConfigurationError(key: path, problem: "the top level must be a mapping of settings")
+        }
+        var values: [String: String] = [:]
+        try collect(mapping, under: "", from: path, into: &values)
+        return values
+    }
+
+    private static func collect(
+        _ mapping: Node.Mapping,
+        under section: String,
+        from path: String,
+        into values: inout [String: String]
+    ) throws(ConfigurationError) {
+        let known = BridgeConfiguration.settings.map(\.key)
+        for (keyNode, value) in mapping {
+            let name = keyNode.scalar?.string ?? "\(keyNode)"
+            let key = section.isEmpty ? name : section + "." + name
+            if known.contains(key) {
+                guard case .scalar(let scalar) = value else {
+                    throw ConfigurationError(key: key, problem: "expected a single value, got a \(value.kindName) (in \(path))")
+                }
+                guard !scalar.isNullOrEmpty else {
+                    throw ConfigurationError(key: key, problem: "empty value (in \(path)); remove the key to use the default")
+                }
+                guard values[key] == nil else {
+                    throw ConfigurationError(key: key, problem: "set more than once (in \(path))")
+                }
+                values[key] = scalar.string
+            } else if known.contains(where: { $0.hasPrefix(key + ".") }) {
+                switch value {
+                case .mapping(let inner):
+                    try collect(inner, under: key, from: path, into: &values)
+                case .scalar(let scalar) where scalar.isNullOrEmpty:
+                    continue  // a section whose settings are all commented out
+                default:
+                    throw ConfigurationError(key: key, problem: "expected a mapping of \(key).* settings, got a \(value.kindName) (in \(path))")
+                }
+            } else {
+                let siblings = known.filter { !section.isEmpty && $0.hasPrefix(section + ".") }.map { $0.dropFirst(section.count + 1) }
+                let hint = siblings.isEmpty ? "" : "; \(section) has \(siblings.joined(separator: ", "))"
+                throw ConfigurationError(key: key, problem: "unknown setting (in \(path))\(hint)")
+            }
+        }
+    }
+}
+
 extension Node {
+    /// How the node is described in errors.
     fileprivate var kindName: String {
         switch self {
         case .scalar: "value"
@@ -278,5 +303,12 @@ extension Node {
         case .sequence: "list"
         case .alias: "alias"
         }
+    }
+}
+
+extension Node.Scalar {
+    /// YAML's null (nothing, `~`, `null`) or an empty string: never a usable setting.
+    fileprivate var isNullOrEmpty: Bool {
+        string.isEmpty || (style == .plain && ["~", "null", "Null", "NULL"].contains(string))
     }
 }

@@ -1,37 +1,8 @@
-/// One configuration key: its YAML key, environment variable, flag, default and meaning.
-public struct SettingDescriptor: Sendable, Equatable {
-    /// The dotted YAML key, e.g. `redis.url`.
-    public let key: String
-    /// The default, as text, for documentation.
-    public let defaultValue: String
-    /// One line saying what the setting does.
-    public let summary: String
-    /// Bare `--flag` means `true`.
-    public let isBoolean: Bool
-    /// Never printed (the API key).
-    public let isSecret: Bool
-
-    init(_ key: String, _ defaultValue: String, _ summary: String, isBoolean: Bool = false, isSecret: Bool = false) {
-        self.key = key
-        self.defaultValue = defaultValue
-        self.summary = summary
-        self.isBoolean = isBoolean
-        self.isSecret = isSecret
-    }
-
-    /// `BRIDGE_` + the key in upper case, dots as underscores: `BRIDGE_REDIS_URL`.
-    public var environmentVariable: String {
-        "BRIDGE_" + String(key.uppercased().map { $0 == "." ? "_" : $0 })
-    }
-
-    /// `--` + the key, dots and underscores as hyphens: `--instruments-sync-on-start`.
-    public var flag: String {
-        "--" + String(key.map { $0 == "." || $0 == "_" ? "-" : $0 })
-    }
-}
+// MARK: The settings table
 
 extension BridgeConfiguration {
-    /// Every setting, once: the single source for the loader, `check-config`, and the docs.
+    /// Every setting, once, in the order `check-config` prints them: the single source for
+    /// the loader (which keys, flags and variables exist), `check-config` and the docs.
     public static let settings: [SettingDescriptor] = [
         .init("redis.url", "redis://127.0.0.1:6379/0", "Redis to write to: redis://[user:password@]host:port/db or unix:///path?db=N"),
         .init("redis.prefix", "binance", "prefix of every key, channel and stream the bridge uses"),
@@ -39,10 +10,10 @@ extension BridgeConfiguration {
         .init("redis.connect_timeout_ms", "5000", "Redis connect + handshake timeout, milliseconds"),
         .init("redis.command_timeout_ms", "5000", "Redis command timeout (no progress), milliseconds"),
         .init("environment", "mainnet", "mainnet or testnet: selects the default Binance URLs"),
-        .init("usdm.ws_url", "wss://fstream.binance.com", "USD-M WebSocket base URL (routes are appended)"),
-        .init("usdm.rest_url", "https://fapi.binance.com", "USD-M REST base URL"),
-        .init("coinm.ws_url", "wss://dstream.binance.com", "COIN-M WebSocket base URL"),
-        .init("coinm.rest_url", "https://dapi.binance.com", "COIN-M REST base URL"),
+        .init("usdm.ws_url", "wss://fstream.binance.com", "USD-M WebSocket base URL (routes are appended); default follows environment"),
+        .init("usdm.rest_url", "https://fapi.binance.com", "USD-M REST base URL; default follows environment"),
+        .init("coinm.ws_url", "wss://dstream.binance.com", "COIN-M WebSocket base URL; default follows environment"),
+        .init("coinm.rest_url", "https://dapi.binance.com", "COIN-M REST base URL; default follows environment"),
         .init("api_key", "none", "Binance API key (optional; never logged)", isSecret: true),
         .init("http.port", "9464", "port of /metrics, /healthz and /readyz"),
         .init("instruments.strict", "false", "reject streams whose symbol is not in the instrument cache", isBoolean: true),
@@ -50,8 +21,13 @@ extension BridgeConfiguration {
         .init("books.enabled", "false", "keep local order books for diff-depth streams", isBoolean: true),
         .init("log.level", "info", "trace, debug, info, notice, warning, error or critical"),
     ]
+}
 
-    /// The effective value of `key` as text; the API key shows as `<redacted>` (or `<none>`).
+// MARK: Redacted rendering
+
+extension BridgeConfiguration {
+    /// The effective value of `key` as text, as it would be written in the YAML file; the API
+    /// key shows as `<redacted>` (or `<none>`), an unknown key as `<unknown key>`.
     public func renderedValue(of key: String) -> String {
         switch key {
         case "redis.url": redis.url
@@ -74,13 +50,8 @@ extension BridgeConfiguration {
         }
     }
 
-    /// One `key = value` line per setting, in table order, secrets redacted and Redis
-    /// passwords masked — safe to print and log.
-    public var redactedSettingsDescription: String {
-        redactedSettings.map { "\($0.key) = \($0.value)" }.joined(separator: "\n")
-    }
-
-    /// The effective settings as (key, value) pairs, in table order, safe to log.
+    /// The effective settings as (key, value) pairs in table order, the API key redacted and
+    /// a Redis password masked: safe for start-up logs and metadata.
     public var redactedSettings: [(key: String, value: String)] {
         Self.settings.map { setting in
             let value = renderedValue(of: setting.key)
@@ -88,7 +59,12 @@ extension BridgeConfiguration {
         }
     }
 
-    /// `redis://user:secret@host` → `redis://user:***@host`.
+    /// One `key = value` line per setting, as ``redactedSettings``: what `check-config` prints.
+    public var redactedSettingsDescription: String {
+        redactedSettings.map { "\($0.key) = \($0.value)" }.joined(separator: "\n")
+    }
+
+    /// `redis://user:secret@host` → `redis://user:***@host` (the core cannot use `RedisURL`).
     static func maskingPassword(in url: String) -> String {
         guard url.hasPrefix("redis://"), let at = url.lastIndex(of: "@") else { return url }
         let authority = url[url.index(url.startIndex, offsetBy: 8)..<at]
@@ -98,7 +74,7 @@ extension BridgeConfiguration {
 }
 
 extension Duration {
-    /// Whole milliseconds (for rendering settings given in ms).
+    /// Whole milliseconds, for rendering the `_ms` settings.
     var wholeMilliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }

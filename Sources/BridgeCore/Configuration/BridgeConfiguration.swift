@@ -1,111 +1,120 @@
-/// Every setting of the bridge, with production defaults (contract section 6).
+/// Every setting of the bridge, with production defaults (Redis contract, section 6).
 ///
-/// Built by `BridgeConfigurationLoader` (module `Bridge`) from the YAML file, `BRIDGE_*`
-/// environment variables and command-line flags; each key is listed once, with its
-/// documentation, in ``settings``.
+/// A plain value so that services take exactly what they need and tests build one in a line.
+/// `BridgeConfigurationLoader` (module `Bridge`) fills it from flags, `BRIDGE_*` environment
+/// variables and a YAML file; every key is listed once, with its documentation, in
+/// ``settings``, and ``redactedSettingsDescription`` renders it safely for logs.
 public struct BridgeConfiguration: Sendable, Equatable {
-    /// Redis connection and stream settings.
+    // MARK: Nested settings
+
+    /// Redis connection and stream settings (`redis.*`).
     public struct Redis: Sendable, Equatable {
-        /// `redis://[user:password@]host:port/db` or `unix:///path?db=N`.
+        /// `redis://[user:password@]host:port/db` or `unix:///path?db=N` (`redis.url`).
         public var url = "redis://127.0.0.1:6379/0"
         /// Prefix of every key, channel and stream the bridge writes (`binance:…`).
         public var prefix = "binance"
-        /// `MAXLEN ~` bound of each data stream.
+        /// `MAXLEN ~` bound of each data stream, so Redis memory stays bounded.
         public var maxlen = 100_000
-        /// Upper bound on connecting to Redis (connect + handshake).
+        /// Upper bound on connecting to Redis (connect + handshake), `redis.connect_timeout_ms`.
         public var connectTimeout: Duration = .seconds(5)
-        /// Upper bound on a command batch making no progress.
+        /// Upper bound on a command batch making no progress, `redis.command_timeout_ms`.
         public var commandTimeout: Duration = .seconds(5)
 
+        /// The defaults: Redis on localhost, database 0.
         public init() {}
     }
 
-    /// Where one Binance market is reached.
+    /// Where one Binance market is reached (`usdm.*`, `coinm.*`).
     public struct MarketEndpoints: Sendable, Equatable {
         /// WebSocket base URL (`wss://…`, or `ws://…` for the simulator); routes are appended.
         public var webSocketURL: String
         /// REST base URL (`https://…`, or `http://…` for the simulator).
         public var restURL: String
 
+        /// Endpoints at explicit URLs (the simulator, a proxy).
         public init(webSocketURL: String, restURL: String) {
             self.webSocketURL = webSocketURL
             self.restURL = restURL
         }
 
-        /// Binance's own endpoints for `market` in `environment`.
+        /// Binance's own endpoints for `market` in `environment`: the defaults of the URL keys.
         public static func standard(_ market: BinanceMarket, _ environment: BinanceEnvironment) -> MarketEndpoints {
             MarketEndpoints(webSocketURL: market.defaultWebSocketURL(environment), restURL: market.defaultRESTURL(environment))
         }
     }
 
-    /// Metrics and health endpoint.
+    /// The metrics and health endpoint (`http.*`).
     public struct HTTP: Sendable, Equatable {
-        /// TCP port of `/metrics`, `/healthz`, `/readyz`.
+        /// TCP port of `/metrics`, `/healthz` and `/readyz`.
         public var port = 9464
+
+        /// The default port, 9464 (Prometheus' conventional exporter range).
         public init() {}
     }
 
-    /// Instrument cache behaviour.
+    /// Instrument cache behaviour (`instruments.*`).
     public struct Instruments: Sendable, Equatable {
         /// Reject subscriptions to symbols missing from the instrument cache.
         public var strict = false
         /// Fetch exchangeInfo at start when the instrument hash is empty.
         public var syncOnStart = true
+
+        /// The defaults: lenient, synchronised at start.
         public init() {}
     }
 
-    /// Local order books.
+    /// Local order books (`books.*`).
     public struct Books: Sendable, Equatable {
         /// Keep books for diff-depth streams (snapshot + diffs, resync on gaps).
         public var enabled = false
+
+        /// The default: no local books.
         public init() {}
     }
 
-    /// Log output.
+    /// Log output (`log.*`).
     public struct Log: Sendable, Equatable {
-        /// Minimum level: trace, debug, info, notice, warning, error, critical.
+        /// Minimum level written.
         public var level: LogLevel = .info
+
+        /// The default level, `info`.
         public init() {}
     }
 
-    /// The swift-log levels, by name (BridgeCore does not depend on swift-log).
+    /// swift-log's levels by name, so the core stays free of the swift-log dependency.
     public enum LogLevel: String, Sendable, CaseIterable {
         case trace, debug, info, notice, warning, error, critical
     }
 
+    // MARK: Settings
+
+    /// Redis connection and stream settings.
     public var redis = Redis()
+    /// Binance network; selects the URL defaults of ``usdm`` and ``coinm``.
     public var environment: BinanceEnvironment = .mainnet
+    /// USD-M futures endpoints.
     public var usdm = MarketEndpoints.standard(.usdm, .mainnet)
+    /// COIN-M futures endpoints.
     public var coinm = MarketEndpoints.standard(.coinm, .mainnet)
-    /// Binance API key, sent as a header when set; never printed.
+    /// Binance API key, sent as a header when set; market data needs none. Never printed.
     public var apiKey: APIKey?
+    /// The metrics and health endpoint.
     public var http = HTTP()
+    /// Instrument cache behaviour.
     public var instruments = Instruments()
+    /// Local order books.
     public var books = Books()
+    /// Log output.
     public var log = Log()
 
-    /// All defaults (Binance mainnet, Redis on localhost).
+    /// All defaults: Binance mainnet, Redis on localhost.
     public init() {}
 
-    /// The endpoints configured for `market`.
+    /// The endpoints configured for `market`, for code that handles both markets alike.
     public func endpoints(_ market: BinanceMarket) -> MarketEndpoints {
         switch market {
         case .usdm: usdm
         case .coinm: coinm
         }
     }
-}
-
-/// A secret that never appears in descriptions, logs, dumps or errors.
-public struct APIKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    /// The key itself; read it only to put it in a request header.
-    public let secret: String
-
-    public init(_ secret: String) {
-        self.secret = secret
-    }
-
-    public var description: String { "<redacted>" }
-    public var debugDescription: String { "APIKey(<redacted>)" }
-    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
