@@ -2,6 +2,7 @@ import BridgeCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import Synchronization
 
@@ -9,6 +10,8 @@ import Synchronization
 public struct SimulatorPorts: Sendable, Equatable, Codable {
     public var usdm: Int
     public var coinm: Int
+    /// The admin API's port, when one was configured.
+    public var admin: Int?
 }
 
 /// A Binance USD-M / COIN-M futures market-data exchange on loopback: WebSocket streams and
@@ -40,13 +43,22 @@ public final class BinanceSimulator: Sendable {
         self.channels = channels
     }
 
-    /// Binds both markets' ports and starts the market clock.
+    /// Binds both markets' ports (and the admin port, if configured) and starts the market
+    /// clock. Throws when a port cannot be bound or a file (ground truth, replay, TLS) cannot
+    /// be opened.
     public static func start(_ configuration: SimulatorConfiguration = SimulatorConfiguration()) async throws -> BinanceSimulator {
+        let tls = try configuration.tls.map { tls in
+            let certificates = try NIOSSLCertificate.fromPEMFile(tls.certificatePath)
+            let key = try NIOSSLPrivateKey(file: tls.keyPath, format: .pem)
+            return try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key)))
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         do {
             let exchange = try await loop.submit {
                 let exchange = SimExchange(configuration: configuration, eventLoop: loop)
+                if let path = configuration.groundTruthPath { exchange.groundTruth = try SimGroundTruth(path: path) }
+                if let path = configuration.replayPath { exchange.replay = try SimReplay(path: path, speed: configuration.replaySpeed) }
                 exchange.start()
                 return NIOLoopBound(exchange, eventLoop: loop)
             }.get()
@@ -54,33 +66,57 @@ public final class BinanceSimulator: Sendable {
             var ports: [BinanceMarket: Int] = [:]
             for market in BinanceMarket.allCases {
                 let port = market == .usdm ? configuration.usdmPort : configuration.coinmPort
-                let channel = try await bind(market: market, host: configuration.host, port: port, group: group, exchange: exchange)
+                let channel = try await bind(market: market, host: configuration.host, port: port, group: group, exchange: exchange, tls: tls)
                 channels.append(channel)
                 ports[market] = channel.localAddress?.port ?? port
             }
-            return BinanceSimulator(
-                configuration: configuration,
-                ports: SimulatorPorts(usdm: ports[.usdm]!, coinm: ports[.coinm]!),
-                group: group, exchange: exchange, channels: channels
-            )
+            var bound = SimulatorPorts(usdm: ports[.usdm]!, coinm: ports[.coinm]!)
+            if let adminPort = configuration.adminPort {
+                let marketPorts = bound
+                let channel = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                            try channel.pipeline.syncOperations.addHandler(SimAdminHandler(exchange: exchange.value, ports: marketPorts))
+                        }
+                    }
+                    .bind(host: configuration.host, port: adminPort)
+                    .get()
+                channels.append(channel)
+                bound.admin = channel.localAddress?.port ?? adminPort
+            }
+            return BinanceSimulator(configuration: configuration, ports: bound, group: group, exchange: exchange, channels: channels)
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
     }
 
-    private static func bind(market: BinanceMarket, host: String, port: Int, group: MultiThreadedEventLoopGroup, exchange: NIOLoopBound<SimExchange>) async throws -> any Channel {
+    private static func bind(market: BinanceMarket, host: String, port: Int, group: MultiThreadedEventLoopGroup, exchange: NIOLoopBound<SimExchange>, tls: NIOSSLContext?) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             // Bound what a slow reader can make us buffer (see SimWebSocketHandler.deliver).
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 << 20, high: 64 << 20))
             .childChannelInitializer { channel in
+                // One event loop: the child channel runs where the exchange lives.
+                guard exchange.value.acceptsConnection() else { return channel.close() }
+                let rest = SimRESTHandler(exchange: exchange.value, market: market)
+                let boundREST = NIOLoopBound(rest, eventLoop: channel.eventLoop)
                 let upgrader = NIOWebSocketServerUpgrader(
                     maxFrameSize: 1 << 20,
                     automaticErrorHandling: true,
                     shouldUpgrade: { channel, head in
-                        channel.eventLoop.makeSucceededFuture(SimWebSocketTarget.parse(uri: head.uri, market: market) == nil ? nil : HTTPHeaders())
+                        guard SimWebSocketTarget.parse(uri: head.uri, market: market) != nil else {
+                            return channel.eventLoop.makeSucceededFuture(nil)
+                        }
+                        guard exchange.value.admitHandshake(from: channel.remoteAddress?.ipAddress ?? "unknown") else {
+                            // Not upgraded: the REST handler answers 429 and closes.
+                            boundREST.value.rejectHandshake = true
+                            return channel.eventLoop.makeSucceededFuture(nil)
+                        }
+                        return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
                     },
                     upgradePipelineHandler: { channel, head in
                         channel.eventLoop.makeCompletedFuture {
@@ -97,10 +133,11 @@ public final class BinanceSimulator: Sendable {
                     }
                 )
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
                     )
-                    try channel.pipeline.syncOperations.addHandler(SimRESTHandler(exchange: exchange.value, market: market), name: "sim-rest")
+                    try channel.pipeline.syncOperations.addHandler(rest, name: "sim-rest")
                 }
             }
             .bind(host: host, port: port)
@@ -136,6 +173,25 @@ public final class BinanceSimulator: Sendable {
     /// Data messages written to sockets since start.
     public func messagesSent() async throws -> Int {
         try await onExchange { $0.messagesSent }
+    }
+
+    /// Injects `fault` (see ``SimFault``); the admin API's routes call the same code.
+    @discardableResult
+    public func inject(_ fault: SimFault) async throws -> SimFaultOutcome {
+        let result: Result<SimFaultOutcome, SimFaultError> = try await onExchange { exchange in
+            Result { () throws(SimFaultError) in try exchange.apply(fault) }
+        }
+        return try result.get()
+    }
+
+    /// Connections, counters and active faults.
+    public func status() async throws -> SimStatus {
+        try await onExchange { $0.status() }
+    }
+
+    /// Writes buffered ground-truth lines to the file now (they are also written every tick).
+    public func flushGroundTruth() async throws {
+        try await onExchange { $0.groundTruth?.flush() }
     }
 }
 

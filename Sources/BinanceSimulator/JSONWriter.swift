@@ -49,6 +49,17 @@ struct JSONWriter {
     /// A string that may contain quotes or control characters (error messages).
     mutating func string(_ key: String, escaping value: String) {
         self.key(key)
+        appendEscaped(value)
+    }
+
+    /// An escaped string as an array element.
+    mutating func stringElement(escaping value: String) {
+        separator()
+        appendEscaped(value)
+        needsComma = true
+    }
+
+    private mutating func appendEscaped(_ value: String) {
         text.append("\"")
         for scalar in value.unicodeScalars {
             switch scalar {

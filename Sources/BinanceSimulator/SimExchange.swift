@@ -22,6 +22,25 @@ final class SimExchange {
     /// Messages written to sockets since start.
     private(set) var messagesSent = 0
 
+    // MARK: Fault state (set by SimExchange+Faults)
+
+    /// Stalled streams per market, by name.
+    var stalledStreams: [BinanceMarket: [String: StreamStall]] = [:]
+    /// Scheduled ends of timed stream stalls, by `market:stream`.
+    var stallEnds: [String: Scheduled<Void>] = [:]
+    /// Diff-depth streams whose next event is withheld (a sequence gap), per market.
+    var gapsArmed: [BinanceMarket: Set<String>] = [:]
+    /// New connections are closed on accept until this wall-clock ms.
+    var refuseUntil: Int64 = 0
+    var eventsWithheld = 0
+    var connectionsRefused = 0
+    /// WebSocket handshakes per remote address in the current window (attempt limit).
+    var connectionAttempts: [String: [Int64]] = [:]
+    /// Every message sent, when `groundTruthPath` is configured.
+    var groundTruth: SimGroundTruth?
+    /// The capture played instead of the simulated market, when `replayPath` is configured.
+    var replay: SimReplay?
+
     init(configuration: SimulatorConfiguration, eventLoop: any EventLoop) {
         self.configuration = configuration
         self.eventLoop = eventLoop
@@ -52,6 +71,13 @@ final class SimExchange {
     /// Runs every scheduled tick that is due (catching up one tick at a time if the loop fell
     /// behind), then flushes the connections written to.
     private func onTick() {
+        if let replay {
+            replay.advance(toWallMicroseconds: SimGroundTruth.wallClockMicroseconds()) { record in
+                dispatch(market: record.market, stream: record.stream, payload: record.payload)
+            }
+            flush()
+            return
+        }
         let now = Self.wallClockMilliseconds()
         while nextTickTime <= now {
             advance(to: nextTickTime)
@@ -63,6 +89,7 @@ final class SimExchange {
     func stop() {
         ticker?.cancel()
         ticker = nil
+        groundTruth?.close()
         for connection in connections.values { connection.close(code: .goingAway, reason: "server shutting down") }
     }
 
@@ -84,11 +111,24 @@ final class SimExchange {
 
     // MARK: Dispatch
 
-    private func dispatch(market: BinanceMarket, stream: String, payload: String) {
+    func dispatch(market: BinanceMarket, stream: String, payload: String) {
         guard let targets = subscribers[market]?[stream], !targets.isEmpty else { return }
+        if !gapsArmed.isEmpty, gapsArmed[market]?.remove(stream) != nil {
+            if gapsArmed[market]!.isEmpty { gapsArmed[market] = nil }
+            eventsWithheld += 1
+            return
+        }
+        var stalledOn: Set<Int>?
+        switch stalledStreams.isEmpty ? nil : stalledStreams[market]?[stream] {
+        case .everywhere?: return
+        case .on(let ids)?: stalledOn = ids
+        case nil: break
+        }
         var raw: ByteBuffer?
         var combined: ByteBuffer?
+        var delivered: [Int] = []
         for (id, connection) in targets {
+            if let stalledOn, stalledOn.contains(connection.id) { continue }
             let buffer: ByteBuffer
             if connection.combined {
                 if combined == nil { combined = ByteBuffer(string: "{\"stream\":\"\(stream)\",\"data\":\(payload)}") }
@@ -100,7 +140,11 @@ final class SimExchange {
             if connection.deliver(buffer) {
                 dirty[id] = connection
                 messagesSent += 1
+                if groundTruth != nil { delivered.append(connection.id) }
             }
+        }
+        if let groundTruth, !delivered.isEmpty {
+            groundTruth.record(market: market, stream: stream, connections: delivered, payload: payload)
         }
     }
 
@@ -108,6 +152,7 @@ final class SimExchange {
     func flush() {
         for connection in dirty.values { connection.flush() }
         dirty.removeAll(keepingCapacity: true)
+        groundTruth?.flush()
     }
 
     // MARK: Connections

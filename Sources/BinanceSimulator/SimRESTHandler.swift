@@ -1,4 +1,5 @@
 import BridgeCore
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -11,6 +12,9 @@ final class SimRESTHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let exchange: SimExchange
     private let market: BinanceMarket
     private var head: HTTPRequestHead?
+    /// Set when this connection's WebSocket handshake exceeded the attempt limit: the upgrade
+    /// request reaches this handler instead and is answered `429`, then the socket closes.
+    var rejectHandshake = false
 
     init(exchange: SimExchange, market: BinanceMarket) {
         self.exchange = exchange
@@ -24,13 +28,17 @@ final class SimRESTHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head else { return }
             self.head = nil
-            let (status, headers, body) = respond(to: head)
+            var (status, headers, body) = respond(to: head)
+            if rejectHandshake {
+                (status, headers, body) = Self.error(.tooManyRequests, -1003, "Too many connection attempts; retry later.", headers: ["Retry-After": "60", "Connection": "close"])
+            }
             var responseHead = HTTPResponseHead(version: head.version, status: status, headers: headers)
             responseHead.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
             responseHead.headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
             context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            if rejectHandshake { written.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) } }
         }
     }
 
@@ -167,7 +175,8 @@ final class SimRESTHandler: ChannelInboundHandler, RemovableChannelHandler {
         var query: [String: String] = [:]
         for pair in uri[uri.index(after: mark)...].split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
-            query[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+            let value = parts.count > 1 ? String(parts[1]) : ""
+            query[String(parts[0])] = value.removingPercentEncoding ?? value
         }
         return (String(uri[..<mark]), query)
     }

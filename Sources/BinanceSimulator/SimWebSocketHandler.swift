@@ -16,9 +16,9 @@ final class SimWebSocketHandler: ChannelInboundHandler {
     private(set) var subscriptions: [String] = []
     private let exchange: SimExchange
     private let initialStreams: [String]
-    private var context: ChannelHandlerContext?
+    private(set) var context: ChannelHandlerContext?
     private(set) var id = 0
-    private var closing = false
+    private(set) var closing = false
     /// Times (ms) of the last incoming messages, for the per-second limit.
     private var recentMessages: [Int64] = []
     private var awaitingPongSince: Int64?
@@ -26,6 +26,22 @@ final class SimWebSocketHandler: ChannelInboundHandler {
     /// The pending pong deadline; replaced (never accumulated) on each unanswered ping.
     private var pongDeadlineTask: Scheduled<Void>?
     private var pingTask: RepeatedTask?
+    /// Wall-clock ms when the connection was accepted (status, ground truth).
+    private(set) var openedAt: Int64 = 0
+    /// Data frames queued since it opened.
+    private(set) var messagesSent = 0
+
+    // MARK: Fault state (set only by SimWebSocketHandler+Faults)
+
+    /// No data, no pings, inbound ignored: a silently stalled socket.
+    var stalled = false
+    /// Client pings go unanswered.
+    var ignoringPings = false
+    /// Scheduled ends of timed faults, replaced (never accumulated) by each new injection.
+    var stallEnd: Scheduled<Void>?
+    var ignorePingsEnd: Scheduled<Void>?
+    /// Throttled writes: frames wait here and are released at a fixed byte rate.
+    var slow: SlowWriter?
 
     init(exchange: SimExchange, market: BinanceMarket, route: SimRoute, combined: Bool, streams: [String]) {
         self.exchange = exchange
@@ -39,6 +55,7 @@ final class SimWebSocketHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        openedAt = SimExchange.wallClockMilliseconds()
         id = exchange.register(self)
         let configuration = exchange.configuration
         for stream in initialStreams where !subscriptions.contains(stream) {
@@ -72,22 +89,31 @@ final class SimWebSocketHandler: ChannelInboundHandler {
         pongDeadlineTask = nil
         pingTask?.cancel()
         pingTask = nil
+        stallEnd?.cancel()
+        ignorePingsEnd?.cancel()
+        slow?.task?.cancel()
+        slow = nil
         exchange.unregister(self)
         context = nil
     }
 
     // MARK: Outbound
 
-    /// Queues one data frame; false when the connection no longer takes data.
+    /// Queues one data frame; false when the connection takes no data (closing, stalled).
     func deliver(_ payload: ByteBuffer) -> Bool {
-        guard let context, !closing else { return false }
-        // A client that does not read: Binance eventually drops it; we close once NIO's
-        // buffer passes the high-water mark instead of buffering without bound.
-        guard context.channel.isWritable else {
-            close(code: .policyViolation, reason: "slow consumer")
-            return false
+        guard let context, !closing, !stalled else { return false }
+        if slow != nil {
+            enqueueSlow(payload)
+        } else {
+            // A client that does not read: Binance eventually drops it; we close once NIO's
+            // buffer passes the high-water mark instead of buffering without bound.
+            guard context.channel.isWritable else {
+                close(code: .policyViolation, reason: "slow consumer")
+                return false
+            }
+            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
         }
-        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
+        messagesSent += 1
         return true
     }
 
@@ -117,7 +143,7 @@ final class SimWebSocketHandler: ChannelInboundHandler {
     // MARK: Pings
 
     private func sendPing() {
-        guard let context, !closing else { return }
+        guard let context, !closing, !stalled else { return }
         let now = SimExchange.wallClockMilliseconds()
         let frame = WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: String(now)))
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
@@ -139,7 +165,8 @@ final class SimWebSocketHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        guard !closing else { return }
+        // A stalled socket reads nothing: no replies, no pongs, no rate accounting.
+        guard !closing, !stalled else { return }
         switch frame.opcode {
         case .connectionClose:
             close(code: .normalClosure, reason: "")
@@ -156,6 +183,7 @@ final class SimWebSocketHandler: ChannelInboundHandler {
         }
         switch frame.opcode {
         case .ping:
+            guard !ignoringPings else { return }
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .pong:
             // Solicited or not, a pong satisfies the deadline.

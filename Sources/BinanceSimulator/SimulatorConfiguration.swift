@@ -31,6 +31,35 @@ public struct SimulatorConfiguration: Sendable {
     public var silentWrongRoute = false
     /// REST request weight per minute (shared by both markets since 2026-06-30).
     public var restWeightPerMinute = 2_400
+    /// WebSocket handshakes accepted per remote address within ``connectionAttemptWindow``;
+    /// one more is answered `429`. Binance states 300 per 5 minutes for spot and nothing for
+    /// futures: an assumption, as the protocol file notes.
+    public var maxConnectionAttempts = 300
+    /// The sliding window of ``maxConnectionAttempts``.
+    public var connectionAttemptWindow: Duration = .seconds(300)
+    /// Admin HTTP API port (fault injection, status); nil: no admin listener, 0: a free port.
+    public var adminPort: Int?
+    /// Write every message sent to this JSONL file (see ``SimGroundTruth``).
+    public var groundTruthPath: String?
+    /// Replay this JSONL capture instead of simulating (see ``SimReplay``).
+    public var replayPath: String?
+    /// Replay speed: 2 plays twice as fast as recorded.
+    public var replaySpeed: Double = 1
+    /// PEM certificate chain and private key: serve `wss://` and `https://` instead of plain.
+    public var tls: SimTLS?
 
     public init() {}
+}
+
+/// A certificate and key for serving TLS (`scripts/gen-test-cert.sh` makes a self-signed pair).
+public struct SimTLS: Sendable, Equatable {
+    /// PEM file with the certificate chain.
+    public var certificatePath: String
+    /// PEM file with the private key.
+    public var keyPath: String
+
+    public init(certificatePath: String, keyPath: String) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+    }
 }

@@ -24,9 +24,9 @@ struct BinanceSim: AsyncParsableCommand {
 
     @Option(help: "USD-M port (WebSocket + /fapi REST); 0 picks a free port.") var usdmPort: Int?
     @Option(help: "COIN-M port (WebSocket + /dapi REST); 0 picks a free port.") var coinmPort: Int?
-    @Option(help: "Admin port for fault injection and status (not implemented yet).") var adminPort: Int?
+    @Option(help: "Admin HTTP port: GET /status, POST /faults/… (see README); 0 picks a free port. None unless given.") var adminPort: Int?
     @Option(help: "Address to listen on.") var host: String?
-    @Option(help: "Write {\"usdm\": N, \"coinm\": N} to this file once listening.") var portsFile: String?
+    @Option(help: "Write {\"usdm\": N, \"coinm\": N, \"admin\": N} to this file once listening.") var portsFile: String?
     @Option(help: "Seed of the market: the same seed gives the same books, trades and ids.") var seed: UInt64?
     @Option(help: "Comma-separated symbols to trade (default: BTCUSDT,ETHUSDT,SOLUSDT,BTCUSD_PERP,ETHUSD_PERP,BTCUSD_261225).") var symbols: String?
     @Option(help: "Exchange actions per second per symbol (book updates and trades; one in five is a trade).") var rate: Double?
@@ -36,23 +36,26 @@ struct BinanceSim: AsyncParsableCommand {
     @Option(help: "Streams per connection before error 4 and a 1008 close.") var maxStreams: Int?
     @Option(help: "Incoming messages per second per connection before a 1008 close.") var maxMsgsPerSecond: Int?
     @Flag(help: "USD-M: acknowledge a stream on the wrong route, then keep it silent (as Binance does).") var silentWrongRoute = false
-    @Option(help: "Write every message sent to this JSONL file (not implemented yet).") var groundTruth: String?
-    @Option(help: "Replay a JSONL capture instead of simulating (not implemented yet).") var replay: String?
-    @Option(help: "Serve wss:// and https:// with this certificate (not implemented yet).") var tlsCert: String?
-    @Option(help: "Private key for --tls-cert (not implemented yet).") var tlsKey: String?
+    @Option(help: "WebSocket handshakes accepted per client address per --connection-attempt-window; more get HTTP 429.") var maxConnectionAttempts: Int?
+    @Option(help: "Window of --max-connection-attempts, e.g. 5m.") var connectionAttemptWindow: String?
+    @Option(help: "Write every message sent to this JSONL file (send time, market, stream, connections, payload).") var groundTruth: String?
+    @Option(help: "Replay a JSONL capture (the --ground-truth format) instead of simulating.") var replay: String?
+    @Option(help: "Replay speed factor: 2 replays twice as fast as recorded.") var replaySpeed: Double?
+    @Option(help: "Serve wss:// and https:// with this PEM certificate (scripts/gen-test-cert.sh makes one).") var tlsCert: String?
+    @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
     @Option(help: "YAML configuration file (see config/binance-sim.yaml).") var config: String?
 
     func run() async throws {
-        for (flag, value) in [("--admin-port", adminPort.map(String.init)), ("--ground-truth", groundTruth), ("--replay", replay), ("--tls-cert", tlsCert), ("--tls-key", tlsKey)] where value != nil {
-            throw ValidationError("\(flag) is not implemented yet in this version of binance-sim")
-        }
         let configuration = try makeConfiguration()
         let simulator = try await BinanceSimulator.start(configuration)
+        let ports = simulator.ports
         if let portsFile {
-            let json = "{\"usdm\": \(simulator.ports.usdm), \"coinm\": \(simulator.ports.coinm)}\n"
+            let admin = ports.admin.map { ", \"admin\": \($0)" } ?? ""
+            let json = "{\"usdm\": \(ports.usdm), \"coinm\": \(ports.coinm)\(admin)}\n"
             try json.write(toFile: portsFile, atomically: true, encoding: .utf8)
         }
-        print("binance-sim listening on \(configuration.host): usdm \(simulator.ports.usdm), coinm \(simulator.ports.coinm) (seed \(configuration.seed))")
+        let scheme = configuration.tls == nil ? "" : " (TLS)"
+        print("binance-sim listening on \(configuration.host)\(scheme): usdm \(ports.usdm), coinm \(ports.coinm)\(ports.admin.map { ", admin \($0)" } ?? "") (seed \(configuration.seed))")
         await Self.waitForTerminationSignal()
         await simulator.stop()
     }
@@ -67,7 +70,9 @@ struct BinanceSim: AsyncParsableCommand {
                 throw ValidationError("\(config): the top level must be a mapping")
             }
             let known: Set<String> = ["usdm_port", "coinm_port", "host", "seed", "symbols", "rate", "lifetime", "ping_interval",
-                                      "pong_timeout", "max_streams", "max_msgs_per_second", "silent_wrong_route"]
+                                      "pong_timeout", "max_streams", "max_msgs_per_second", "silent_wrong_route",
+                                      "admin_port", "max_connection_attempts", "connection_attempt_window", "ground_truth",
+                                      "replay", "replay_speed", "tls_cert", "tls_key"]
             if let unknown = mapping.keys.first(where: { !known.contains($0) }) {
                 throw ValidationError("\(config): unknown setting \(unknown)")
             }
@@ -89,7 +94,20 @@ struct BinanceSim: AsyncParsableCommand {
         configuration.maxStreamsPerConnection = try value(maxStreams, "max_streams", int) ?? configuration.maxStreamsPerConnection
         configuration.maxMessagesPerSecond = try value(maxMsgsPerSecond, "max_msgs_per_second", int) ?? configuration.maxMessagesPerSecond
         configuration.silentWrongRoute = silentWrongRoute || (file["silent_wrong_route"] as? Bool ?? false)
-        for (flag, key, path) in [(lifetime, "lifetime", \SimulatorConfiguration.lifetime), (pingInterval, "ping_interval", \.pingInterval), (pongTimeout, "pong_timeout", \.pongTimeout)] {
+        configuration.adminPort = try value(adminPort, "admin_port", int)
+        configuration.maxConnectionAttempts = try value(maxConnectionAttempts, "max_connection_attempts", int) ?? configuration.maxConnectionAttempts
+        configuration.groundTruthPath = try value(groundTruth, "ground_truth", text)
+        configuration.replayPath = try value(replay, "replay", text)
+        configuration.replaySpeed = try value(replaySpeed, "replay_speed") { Double("\($0)") } ?? configuration.replaySpeed
+        let certificate = try value(tlsCert, "tls_cert", text)
+        let key = try value(tlsKey, "tls_key", text)
+        switch (certificate, key) {
+        case (let certificate?, let key?): configuration.tls = SimTLS(certificatePath: certificate, keyPath: key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        for (flag, key, path) in [(lifetime, "lifetime", \SimulatorConfiguration.lifetime), (pingInterval, "ping_interval", \.pingInterval), (pongTimeout, "pong_timeout", \.pongTimeout),
+                                  (connectionAttemptWindow, "connection_attempt_window", \.connectionAttemptWindow)] {
             if let raw = try value(flag, key, text) {
                 guard let duration = Self.parseDuration(raw) else { throw ValidationError("\(key): expected a duration like 24h, 90s or 500ms, got \(raw)") }
                 configuration[keyPath: path] = duration
@@ -107,8 +125,12 @@ struct BinanceSim: AsyncParsableCommand {
                 return instrument
             }
         }
-        guard configuration.rate > 0, configuration.maxStreamsPerConnection > 0, configuration.maxMessagesPerSecond > 0 else {
-            throw ValidationError("rate, max-streams and max-msgs-per-second must be positive")
+        guard configuration.rate > 0, configuration.maxStreamsPerConnection > 0, configuration.maxMessagesPerSecond > 0,
+              configuration.maxConnectionAttempts > 0, configuration.replaySpeed > 0 else {
+            throw ValidationError("rate, max-streams, max-msgs-per-second, max-connection-attempts and replay-speed must be positive")
+        }
+        if let port = configuration.adminPort, !(0...65535).contains(port) {
+            throw ValidationError("admin-port must be in 0…65535, got \(port)")
         }
         return configuration
     }

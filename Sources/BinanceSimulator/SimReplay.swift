@@ -1,0 +1,225 @@
+import BridgeCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Replays a JSONL capture instead of simulating a market (`--replay PATH`).
+///
+/// The format is ``SimGroundTruth``'s, one object per line:
+/// `{"send_time_us":N,"market":"usdm","stream":"btcusdt@aggTrade","payload":{…}}`. The time
+/// key may also be spelt `recv_time_us` or `time_us` (a capture made on the receiving side);
+/// `market` defaults to `usdm`; other keys (`conns`) are ignored, and so are fault lines (with
+/// `fault`) and blank lines. Each payload is sent byte for byte to the connections subscribed
+/// to its stream when its time comes, at the recorded pace divided by `speed`; its event times
+/// are the recorded ones. A malformed line is counted and skipped.
+///
+/// The file is read lazily, one line ahead, so a capture of any size replays in constant
+/// memory. REST keeps serving the seeded model's books, which do not match a capture.
+final class SimReplay {
+    struct Record: Equatable {
+        var timeMicroseconds: Int64
+        var market: BinanceMarket
+        var stream: String
+        var payload: String
+    }
+
+    private let file: UnsafeMutablePointer<FILE>
+    private let speed: Double
+    private var next: Record?
+    private var firstTime: Int64?
+    private var startWallMicroseconds: Int64 = 0
+    private(set) var replayed = 0
+    private(set) var malformedLines = 0
+    private(set) var finished = false
+
+    init(path: String, speed: Double) throws(SimFaultError) {
+        guard speed > 0 else { throw SimFaultError("replay speed must be positive, got \(speed)") }
+        guard let file = fopen(path, "r") else {
+            throw SimFaultError("cannot read replay file \(path): \(String(cString: strerror(errno)))")
+        }
+        self.file = file
+        self.speed = speed
+    }
+
+    deinit { fclose(file) }
+
+    /// Sends (via `emit`) every record due at `nowMicroseconds` of wall-clock time.
+    func advance(toWallMicroseconds now: Int64, emit: (Record) -> Void) {
+        if firstTime == nil {
+            guard let first = readRecord() else { return }
+            next = first
+            firstTime = first.timeMicroseconds
+            startWallMicroseconds = now
+        }
+        while let record = next {
+            let offset = Double(record.timeMicroseconds - firstTime!) / speed
+            guard Double(now - startWallMicroseconds) >= offset else { return }
+            emit(record)
+            replayed += 1
+            next = readRecord()
+        }
+    }
+
+    /// The next valid data line, or nil at the end of the file.
+    private func readRecord() -> Record? {
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        while true {
+            let length = getline(&line, &capacity, file)
+            guard length >= 0, let line else {
+                finished = true
+                return nil
+            }
+            let bytes = UnsafeRawBufferPointer(start: line, count: length)
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { continue }
+            switch Self.parse(bytes) {
+            case .record(let record): return record
+            case .skip: continue
+            case .malformed: malformedLines += 1
+            }
+        }
+    }
+
+    enum Line: Equatable {
+        case record(Record)
+        case skip
+        case malformed
+    }
+
+    /// Parses one capture line, keeping the payload's exact bytes.
+    static func parse(_ bytes: UnsafeRawBufferPointer) -> Line {
+        var scanner = SimJSONScanner(bytes)
+        guard let fields = scanner.topLevelFields() else { return .malformed }
+        var time: Int64?
+        var market = BinanceMarket.usdm
+        var stream: String?
+        var payload: String?
+        for (key, range) in fields {
+            let value = UnsafeRawBufferPointer(rebasing: bytes[range])
+            switch key {
+            case "send_time_us", "recv_time_us", "time_us":
+                guard let number = Int64(String(decoding: value, as: UTF8.self)) else { return .malformed }
+                time = number
+            case "market":
+                guard let name = SimJSONScanner.plainString(value), let parsed = BinanceMarket(rawValue: name) else { return .malformed }
+                market = parsed
+            case "stream":
+                guard let name = SimJSONScanner.plainString(value) else { return .malformed }
+                stream = name
+            case "payload":
+                payload = String(decoding: value, as: UTF8.self)
+            case "fault":
+                return .skip
+            default:
+                break
+            }
+        }
+        guard let time, let stream, let payload else { return .malformed }
+        return .record(Record(timeMicroseconds: time, market: market, stream: stream, payload: payload))
+    }
+}
+
+/// Finds the byte ranges of a JSON object's top-level values without decoding them.
+struct SimJSONScanner {
+    private let bytes: UnsafeRawBufferPointer
+    private var index = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// (key, value range) of each top-level member, or nil if the text is not one object.
+    mutating func topLevelFields() -> [(String, Range<Int>)]? {
+        var fields: [(String, Range<Int>)] = []
+        skipSpace()
+        guard take(UInt8(ascii: "{")) else { return nil }
+        skipSpace()
+        if take(UInt8(ascii: "}")) { return trailingSpaceOnly() ? fields : nil }
+        while true {
+            skipSpace()
+            let keyStart = index
+            guard skipString() else { return nil }
+            guard let key = Self.plainString(UnsafeRawBufferPointer(rebasing: bytes[keyStart..<index])) else { return nil }
+            skipSpace()
+            guard take(UInt8(ascii: ":")) else { return nil }
+            skipSpace()
+            let valueStart = index
+            guard skipValue(depth: 0) else { return nil }
+            fields.append((key, valueStart..<index))
+            skipSpace()
+            if take(UInt8(ascii: ",")) { continue }
+            guard take(UInt8(ascii: "}")) else { return nil }
+            return trailingSpaceOnly() ? fields : nil
+        }
+    }
+
+    /// The contents of a JSON string without escapes (stream names, markets), else nil.
+    static func plainString(_ value: UnsafeRawBufferPointer) -> String? {
+        guard value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") else { return nil }
+        let inner = UnsafeRawBufferPointer(rebasing: value[1..<(value.count - 1)])
+        guard !inner.contains(UInt8(ascii: "\\")), !inner.contains(UInt8(ascii: "\"")) else { return nil }
+        return String(decoding: inner, as: UTF8.self)
+    }
+
+    private mutating func trailingSpaceOnly() -> Bool {
+        skipSpace()
+        return index == bytes.count
+    }
+
+    private mutating func skipSpace() {
+        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+    }
+
+    private mutating func take(_ byte: UInt8) -> Bool {
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    private mutating func skipString() -> Bool {
+        guard take(UInt8(ascii: "\"")) else { return false }
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\\"): index += 2
+            case UInt8(ascii: "\""):
+                index += 1
+                return true
+            default: index += 1
+            }
+        }
+        return false
+    }
+
+    /// Skips one value; nesting is bounded so a hostile line cannot exhaust the stack.
+    private mutating func skipValue(depth: Int) -> Bool {
+        guard depth < 64, index < bytes.count else { return false }
+        switch bytes[index] {
+        case UInt8(ascii: "\""): return skipString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let isObject = close == UInt8(ascii: "}")
+            index += 1
+            skipSpace()
+            if take(close) { return true }
+            while true {
+                skipSpace()
+                if isObject {
+                    guard skipString() else { return false }
+                    skipSpace()
+                    guard take(UInt8(ascii: ":")) else { return false }
+                    skipSpace()
+                }
+                guard skipValue(depth: depth + 1) else { return false }
+                skipSpace()
+                if take(UInt8(ascii: ",")) { continue }
+                return take(close)
+            }
+        default:
+            // Numbers and literals: up to the next delimiter.
+            let start = index
+            while index < bytes.count, !",}] \t\r\n".utf8.contains(bytes[index]) { index += 1 }
+            return index > start
+        }
+    }
+}
