@@ -4,7 +4,8 @@
 # Installs the system packages the project needs when any is missing (Debian/Ubuntu).
 ensure_system_packages() {
     local missing=()
-    for pkg in libhiredis-dev libssl-dev redis-server pkg-config; do
+    # curl: the simulator's TLS test fetches https:// REST with it.
+    for pkg in libhiredis-dev libssl-dev redis-server pkg-config curl; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
     if [ ${#missing[@]} -eq 0 ]; then return 0; fi
@@ -12,7 +13,7 @@ ensure_system_packages() {
     local sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     $sudo apt-get update
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y libhiredis-dev libssl-dev redis-server pkg-config
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
 }
 
 # Prints a free TCP port on 127.0.0.1.

@@ -156,6 +156,8 @@ final class SimAdminHandler: ChannelInboundHandler {
         json.int("events_withheld", Int64(status.eventsWithheld))
         json.int("connections_refused", Int64(status.connectionsRefused))
         json.bool("refusing_connections", status.refusingConnections)
+        json.int("replayed_records", Int64(status.replayedRecords))
+        json.int("replay_malformed_lines", Int64(status.replayMalformedLines))
         json.beginArray("stalled_streams")
         for stream in status.stalledStreams { json.stringElement(escaping: stream) }
         json.endArray()

@@ -116,7 +116,9 @@ extension SimExchange {
             eventsWithheld: eventsWithheld,
             connectionsRefused: connectionsRefused,
             stalledStreams: stalledStreams.flatMap { market, streams in streams.keys.map { market.rawValue + ":" + $0 } }.sorted(),
-            refusingConnections: now < refuseUntil
+            refusingConnections: now < refuseUntil,
+            replayedRecords: replay?.replayed ?? 0,
+            replayMalformedLines: replay?.malformedLines ?? 0
         )
     }
 

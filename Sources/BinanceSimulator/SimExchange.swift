@@ -72,6 +72,9 @@ final class SimExchange {
     /// behind), then flushes the connections written to.
     private func onTick() {
         if let replay {
+            // The capture's clock starts with the first subscriber, so a client that connects
+            // after start-up still receives the whole capture.
+            guard subscribers.values.contains(where: { !$0.isEmpty }) else { return }
             replay.advance(toWallMicroseconds: SimGroundTruth.wallClockMicroseconds()) { record in
                 dispatch(market: record.market, stream: record.stream, payload: record.payload)
             }

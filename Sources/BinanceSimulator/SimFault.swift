@@ -123,4 +123,7 @@ public struct SimStatus: Sendable, Equatable {
     public var stalledStreams: [String]
     /// Whether new connections are being refused right now.
     public var refusingConnections: Bool
+    /// Capture records sent so far and malformed capture lines skipped (replay only).
+    public var replayedRecords: Int
+    public var replayMalformedLines: Int
 }

@@ -11,7 +11,9 @@ import Glibc
 /// `market` defaults to `usdm`; other keys (`conns`) are ignored, and so are fault lines (with
 /// `fault`) and blank lines. Each payload is sent byte for byte to the connections subscribed
 /// to its stream when its time comes, at the recorded pace divided by `speed`; its event times
-/// are the recorded ones. A malformed line is counted and skipped.
+/// are the recorded ones. A malformed line is counted and skipped. The replay's clock starts
+/// when the first connection subscribes to anything, so a client connecting after start-up
+/// still receives the whole capture; after the last line the streams fall silent.
 ///
 /// The file is read lazily, one line ahead, so a capture of any size replays in constant
 /// memory. REST keeps serving the seeded model's books, which do not match a capture.

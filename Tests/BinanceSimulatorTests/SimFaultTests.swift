@@ -1,0 +1,501 @@
+import BridgeCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+import Synchronization
+import Testing
+import WSClient
+@testable import BinanceSimulator
+
+/// Every fault of the in-process and admin APIs does what it says, over real loopback sockets.
+@Suite("Simulator fault injection", .timeLimit(.minutes(2)))
+struct SimFaultTests {
+    /// Text messages received by a background client, with their arrival times.
+    final class Received: Sendable {
+        struct Message: Sendable {
+            var text: String
+            var at: ContinuousClock.Instant
+        }
+
+        private let state = Mutex<(messages: [Message], closed: Bool, closeCode: WebSocketErrorCode?)>(([], false, nil))
+
+        func append(_ text: String) { state.withLock { $0.messages.append(Message(text: text, at: .now)) } }
+        func finish(_ code: WebSocketErrorCode?) { state.withLock { $0.closed = true; $0.closeCode = code } }
+        var messages: [Message] { state.withLock { $0.messages } }
+        var texts: [String] { messages.map(\.text) }
+        var closed: Bool { state.withLock { $0.closed } }
+        var closeCode: WebSocketErrorCode? { state.withLock { $0.closeCode } }
+        func count(containing needle: String) -> Int { texts.filter { $0.contains(needle) }.count }
+    }
+
+    /// Starts a client on `path` that records every text message until the server closes or
+    /// the task is cancelled.
+    static func client(_ port: Int, _ path: String, autoPing: Duration? = nil, received: Received) -> Task<Void, any Error> {
+        Task {
+            var configuration = WebSocketClientConfiguration()
+            configuration.maxFrameSize = 1 << 24
+            if let autoPing { configuration.autoPing = .enabled(timePeriod: autoPing) }
+            let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)\(path)", configuration: configuration, logger: SimProtocolTests.logger) { inbound, _, _ in
+                for try await message in inbound.messages(maxSize: 1 << 24) {
+                    if case .text(let text) = message { received.append(text) }
+                }
+            }
+            received.finish(close?.closeCode)
+        }
+    }
+
+    /// Waits (bounded) until `condition` holds.
+    static func eventually(_ what: Comment, timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("timed out waiting: \(what)")
+        throw CancellationError()
+    }
+
+    /// Waits until the simulator has `count` connections open; returns their ids in order.
+    static func connections(_ simulator: BinanceSimulator, count: Int) async throws -> [Int] {
+        try await eventually("\(count) connections") { try await simulator.status().connections.count == count }
+        return try await simulator.status().connections.map(\.id)
+    }
+
+    static func configuration(_ change: (inout SimulatorConfiguration) -> Void = { _ in }) -> SimulatorConfiguration {
+        SimProtocolTests.configuration { configuration in
+            configuration.rate = 1_000
+            change(&configuration)
+        }
+    }
+
+    // MARK: Connection faults
+
+    @Test func dropClosesOneConnectionWithoutACloseFrameAndSparesTheOthers() async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            let first = Received(), second = Received()
+            let a = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: first)
+            let ids = try await Self.connections(simulator, count: 1)
+            let b = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: second)
+            _ = try await Self.connections(simulator, count: 2)
+            let outcome = try await simulator.inject(.drop(.connection(ids[0])))
+            #expect(outcome == SimFaultOutcome(affected: 1, details: [String(ids[0])]))
+            try await Self.eventually("first client sees the drop") { first.closed }
+            // No close frame: the client reports no close code (1006 in its terms).
+            #expect(first.closeCode == nil)
+            let before = second.messages.count
+            try await Self.eventually("second client keeps receiving") { second.messages.count > before + 5 }
+            #expect(!second.closed)
+            a.cancel(); b.cancel()
+        }
+    }
+
+    @Test func expireClosesWithGoingAway() async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            let received = Received()
+            let task = Self.client(simulator.ports.coinm, "/ws/btcusd_perp@bookTicker", received: received)
+            _ = try await Self.connections(simulator, count: 1)
+            #expect(try await simulator.inject(.expire(.market(.usdm))).affected == 0)
+            #expect(try await simulator.inject(.expire(.market(.coinm))).affected == 1)
+            try await Self.eventually("closed") { received.closed }
+            #expect(received.closeCode == .goingAway)
+            _ = try await task.value
+        }
+    }
+
+    @Test func stalledConnectionGoesSilentThenResumes() async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            let stalled = Received(), healthy = Received()
+            let a = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: stalled)
+            let ids = try await Self.connections(simulator, count: 1)
+            let b = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: healthy)
+            _ = try await Self.connections(simulator, count: 2)
+            try await Self.eventually("data flows") { stalled.messages.count > 3 }
+            try await simulator.inject(.stallConnection(.connection(ids[0]), seconds: 1))
+            #expect(try await simulator.status().connections.first { $0.id == ids[0] }?.faults == ["stalled"])
+            let stalledAt = ContinuousClock.now
+            let healthyBefore = healthy.messages.count
+            try await Task.sleep(for: .milliseconds(100))
+            let stalledBefore = stalled.messages.count
+            try await Task.sleep(for: .milliseconds(700))
+            // Silent while the other connection on the same stream keeps receiving.
+            #expect(stalled.messages.count == stalledBefore)
+            #expect(healthy.messages.count > healthyBefore + 10)
+            #expect(!stalled.closed)
+            try await Self.eventually("resumes after the stall") { stalled.messages.count > stalledBefore }
+            #expect(ContinuousClock.now - stalledAt >= .milliseconds(950))
+            a.cancel(); b.cancel()
+        }
+    }
+
+    @Test func ignoredPingsMakeAPingingClientGiveUp() async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            // Control: pings every 200 ms are answered, the connection lives.
+            let answered = Received()
+            let control = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", autoPing: .milliseconds(200), received: answered)
+            _ = try await Self.connections(simulator, count: 1)
+            try await Task.sleep(for: .milliseconds(900))
+            #expect(!answered.closed)
+            control.cancel()
+            _ = try? await control.value
+            try await Self.eventually("control gone") { try await simulator.status().connections.isEmpty }
+
+            try await simulator.inject(.ignorePings(.all, seconds: nil))  // nothing open yet: no-op
+            let ignored = Received()
+            let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", autoPing: .milliseconds(200), received: ignored)
+            let ids = try await Self.connections(simulator, count: 1)
+            #expect(try await simulator.inject(.ignorePings(.connection(ids[0]), seconds: nil)).affected == 1)
+            // The client's second ping finds the first unanswered and it closes ("Ping timeout").
+            try await Self.eventually("client gives up", timeout: .seconds(3)) { ignored.closed }
+            #expect(ignored.messages.count > 0)
+            _ = try? await task.value
+        }
+    }
+
+    @Test func slowWritesThrottleThenReleaseEverythingInOrder() async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            let received = Received()
+            let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@depth20@100ms", received: received)
+            let ids = try await Self.connections(simulator, count: 1)
+            try await Self.eventually("data flows") { received.messages.count > 2 }
+            try await simulator.inject(.slowWrites(.connection(ids[0]), bytesPerSecond: 2_000))
+            let start = received.messages.count
+            try await Task.sleep(for: .seconds(1))
+            let throttled = received.messages.dropFirst(start).reduce(0) { $0 + $1.text.utf8.count }
+            // depth20 every 100 ms is ~10 frames of ~1 KB a second: at 2,000 B/s at most a few
+            // frames get through (one second of credit, plus one frame in flight).
+            #expect(throttled <= 4_000, "\(throttled) bytes in one second at 2,000 B/s")
+            let frameSize = received.texts.last!.utf8.count
+            #expect(frameSize > 500)
+            try await simulator.inject(.clear)
+            let status = try await simulator.status().connections.first!
+            #expect(status.faults.isEmpty)
+            // Everything queued arrives, in order: u never goes backwards.
+            try await Self.eventually("queue drained") { received.messages.count >= status.messagesSent }
+            let finals = try received.texts.map { text in
+                try #require((try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["u"] as? NSNumber).int64Value
+            }
+            #expect(finals == finals.sorted())
+            task.cancel()
+        }
+    }
+
+    @Test(arguments: SimBadFrameKind.allCases)
+    func badFramesArriveAndTheConnectionLivesOn(kind: SimBadFrameKind) async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            let received = Received()
+            let task = Self.client(simulator.ports.usdm, "/public/stream?streams=btcusdt@bookTicker", received: received)
+            _ = try await Self.connections(simulator, count: 1)
+            try await Self.eventually("data flows") { received.messages.count > 2 }
+            #expect(try await simulator.inject(.badFrame(.all, kind, bytes: 3 << 20)).affected == 1)
+            try await Self.eventually("bad frame arrives") {
+                received.texts.contains { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) == nil || $0.utf8.count >= 3 << 20 }
+            }
+            let bad = received.texts.first { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) == nil || $0.utf8.count >= 3 << 20 }!
+            switch kind {
+            case .malformed, .truncated:
+                #expect((try? JSONSerialization.jsonObject(with: Data(bad.utf8))) == nil)
+                if kind == .truncated { #expect(bad.hasPrefix(#"{"stream":"btcusdt@bookTicker","data":{"e":"aggTrade""#)) }
+            case .oversized:
+                #expect(bad.utf8.count == 3 << 20)
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(bad.utf8)) as? [String: Any])
+                #expect(object["stream"] as? String == "btcusdt@bookTicker")
+            }
+            let after = received.messages.count
+            try await Self.eventually("data continues after the bad frame") { received.messages.count > after + 3 }
+            #expect(!received.closed)
+            task.cancel()
+        }
+    }
+
+    // MARK: Stream faults
+
+    @Test func stalledStreamIsSilentWhileItsNeighbourFlows() async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            let received = Received()
+            let task = Self.client(simulator.ports.usdm, "/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s", received: received)
+            _ = try await Self.connections(simulator, count: 1)
+            try await Self.eventually("trades flow") { received.count(containing: "btcusdt@aggTrade") > 3 }
+            try await simulator.inject(.stallStream(market: .usdm, stream: "btcusdt@aggTrade", connection: nil, seconds: 1.5))
+            #expect(try await simulator.status().stalledStreams == ["usdm:btcusdt@aggTrade"])
+            try await Task.sleep(for: .milliseconds(100))
+            let trades = received.count(containing: "btcusdt@aggTrade")
+            let marks = received.count(containing: "btcusdt@markPrice@1s")
+            try await Task.sleep(for: .milliseconds(1_150))
+            #expect(received.count(containing: "btcusdt@aggTrade") == trades)
+            #expect(received.count(containing: "btcusdt@markPrice@1s") >= marks + 1)
+            try await Self.eventually("trades resume") { received.count(containing: "btcusdt@aggTrade") > trades }
+            #expect(try await simulator.status().stalledStreams.isEmpty)
+            task.cancel()
+        }
+    }
+
+    @Test func sequenceGapBreaksThePuChainExactlyOnce() async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            let received = Received()
+            let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@depth@100ms", received: received)
+            _ = try await Self.connections(simulator, count: 1)
+            try await Self.eventually("diffs flow") { received.messages.count > 5 }
+            let outcome = try await simulator.inject(.sequenceGap(market: .usdm, symbol: "BTCUSDT"))
+            #expect(outcome.details == ["btcusdt@depth@100ms", "btcusdt@depth", "btcusdt@depth@500ms"])
+            let before = received.messages.count
+            try await Self.eventually("more diffs") { received.messages.count > before + 10 }
+            task.cancel()
+            var breaks: [(expected: Int64, got: Int64)] = []
+            var previous: Int64?
+            for text in received.texts {
+                let event = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+                let pu = (event["pu"] as! NSNumber).int64Value, u = (event["u"] as! NSNumber).int64Value
+                if let previous, pu != previous { breaks.append((previous, pu)) }
+                previous = u
+            }
+            #expect(breaks.count == 1)
+            #expect(breaks.first.map { $0.got > $0.expected } == true)
+            #expect(try await simulator.status().eventsWithheld == 1)
+        }
+    }
+
+    @Test func unknownSymbolsAndBadValuesAreErrors() async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            await #expect(throws: SimFaultError.self) { try await simulator.inject(.sequenceGap(market: .usdm, symbol: "NOPEUSDT")) }
+            await #expect(throws: SimFaultError.self) { try await simulator.inject(.slowWrites(.all, bytesPerSecond: 0)) }
+            await #expect(throws: SimFaultError.self) { try await simulator.inject(.stallConnection(.all, seconds: -1)) }
+            await #expect(throws: SimFaultError.self) { try await simulator.inject(.stallStream(market: .usdm, stream: "no stream", connection: nil, seconds: nil)) }
+        }
+    }
+
+    // MARK: Admission
+
+    @Test func refusedConnectionsFailUntilTheWindowEnds() async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            try await simulator.inject(.refuseConnections(seconds: 0.8))
+            let refused = Received()
+            let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: refused)
+            await #expect(throws: (any Error).self) { try await task.value }
+            #expect(try await simulator.status().connectionsRefused == 1)
+            try await Task.sleep(for: .milliseconds(900))
+            let accepted = Received()
+            let later = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: accepted)
+            try await Self.eventually("accepted after the window") { accepted.messages.count > 0 }
+            later.cancel()
+        }
+    }
+
+    @Test func handshakesOverTheAttemptLimitGet429() async throws {
+        let configuration = Self.configuration {
+            $0.maxConnectionAttempts = 2
+            $0.connectionAttemptWindow = .seconds(60)
+        }
+        try await withBinanceSimulator(configuration) { simulator async throws in
+            for _ in 0..<2 {
+                try await SimProtocolTests.session(simulator, "/public/ws") { _, _ in }
+            }
+            await #expect(throws: (any Error).self) {
+                try await SimProtocolTests.session(simulator, "/public/ws") { _, _ in }
+            }
+            // The handshake is answered 429 with Binance's error body, like REST.
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(simulator.ports.usdm)/public/ws")!)
+            for (name, value) in [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")] {
+                request.setValue(value, forHTTPHeaderField: name)
+            }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            #expect((response as! HTTPURLResponse).statusCode == 429)
+            #expect(String(decoding: data, as: UTF8.self).contains("-1003"))
+            // REST on the same port is not a connection attempt.
+            #expect(try await SimRESTTests.get(simulator.ports.usdm, "/fapi/v1/ping").status == 200)
+            #expect(try await simulator.status().connectionsRefused == 2)
+        }
+    }
+
+    // MARK: Admin HTTP API
+
+    static func post(_ port: Int, _ path: String) async throws -> (status: Int, json: [String: Any]) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = "POST"
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as! HTTPURLResponse).statusCode, try JSONSerialization.jsonObject(with: data) as! [String: Any])
+    }
+
+    @Test func adminAPIReportsStatusAndInjectsFaults() async throws {
+        try await withBinanceSimulator(Self.configuration { $0.adminPort = 0 }) { simulator async throws in
+            let admin = try #require(simulator.ports.admin)
+            let received = Received()
+            let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker/btcusdt@depth", received: received)
+            let ids = try await Self.connections(simulator, count: 1)
+            try await Self.eventually("data flows") { received.messages.count > 2 }
+
+            let status = try await SimRESTTests.get(admin, "/status")
+            #expect(status.status == 200)
+            let body = status.json as! [String: Any]
+            #expect((body["ports"] as? [String: Any])?["usdm"] as? Int == simulator.ports.usdm)
+            let connections = body["connections"] as! [[String: Any]]
+            #expect(connections.count == 1)
+            #expect(connections[0]["id"] as? Int == ids[0])
+            #expect(connections[0]["route"] as? String == "public")
+            #expect(connections[0]["streams"] as? [String] == ["btcusdt@bookTicker", "btcusdt@depth"])
+            #expect((body["messages_sent"] as? Int ?? 0) > 0)
+
+            let stall = try await Self.post(admin, "/faults/stall-stream?market=usdm&stream=btcusdt%40depth&seconds=30")
+            #expect(stall.status == 200 && stall.json["ok"] as? Bool == true)
+            #expect(try await simulator.status().stalledStreams == ["usdm:btcusdt@depth"])
+            let gap = try await Self.post(admin, "/faults/sequence-gap?market=coinm&symbol=BTCUSD_PERP")
+            #expect(gap.json["affected"] as? Int == 3)
+
+            for (path, message) in [
+                ("/faults/sequence-gap?symbol=BTCUSDT", "market is required"),
+                ("/faults/bad-frame?kind=weird", "unknown kind weird"),
+                ("/faults/slow-writes?connection=x&bytes_per_second=5", "connection must be an integer"),
+                ("/faults/refuse-connections", "seconds is required"),
+                ("/faults/explode", "unknown fault explode"),
+                ("/faults/drop?market=spot", "unknown market spot"),
+            ] {
+                let reply = try await Self.post(admin, path)
+                #expect(reply.status == 400, "\(path)")
+                #expect((reply.json["error"] as? String)?.contains(message) == true, "\(path): \(reply.json)")
+            }
+            #expect(try await Self.post(admin, "/faults/clear").status == 200)
+            #expect(try await simulator.status().stalledStreams.isEmpty)
+
+            let expire = try await Self.post(admin, "/faults/expire?connection=\(ids[0])")
+            #expect(expire.json["affected"] as? Int == 1)
+            try await Self.eventually("expired") { received.closed }
+            #expect(received.closeCode == .goingAway)
+            _ = try? await task.value
+        }
+    }
+
+    // MARK: Ground truth and replay
+
+    @Test func groundTruthRecordsEveryMessageSentExactly() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sim-gt-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await withBinanceSimulator(Self.configuration { $0.groundTruthPath = path }) { simulator async throws in
+            let raw = Received(), combined = Received()
+            let a = Self.client(simulator.ports.usdm, "/market/ws/btcusdt@aggTrade", received: raw)
+            _ = try await Self.connections(simulator, count: 1)
+            let b = Self.client(simulator.ports.usdm, "/market/stream?streams=btcusdt@aggTrade/ethusdt@aggTrade", received: combined)
+            let ids = try await Self.connections(simulator, count: 2)
+            try await Self.eventually("trades flow") { raw.messages.count > 20 }
+            try await simulator.inject(.badFrame(.connection(ids[0]), .truncated, bytes: 1))
+            try await simulator.inject(.stallConnection(.all, seconds: nil))
+            // Let what is in flight arrive, then compare.
+            try await Task.sleep(for: .milliseconds(300))
+            try await simulator.flushGroundTruth()
+            a.cancel(); b.cancel()
+
+            let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+            var perConnection: [Int: [String]] = [:]
+            var faults = 0
+            for line in lines {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                #expect((object["send_time_us"] as? NSNumber)?.int64Value ?? 0 > 1_700_000_000_000_000)
+                let conns = object["conns"] as! [Int]
+                if object["fault"] != nil {
+                    faults += 1
+                    #expect(object["fault"] as? String == "truncated" && conns == [ids[0]])
+                    continue
+                }
+                // The payload's exact bytes: the raw connection received exactly this text.
+                let stream = object["stream"] as! String
+                let payload = String(line[line.range(of: #","payload":"#)!.upperBound...].dropLast())
+                for id in conns {
+                    perConnection[id, default: []].append(id == ids[0] ? payload : #"{"stream":"\#(stream)","data":\#(payload)}"#)
+                }
+            }
+            #expect(faults == 1)
+            // The raw connection also received the truncated frame (recorded as a fault line).
+            let parsed = raw.texts.filter { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil }
+            #expect(raw.texts.count == parsed.count + 1)
+            #expect(perConnection[ids[0]] == parsed)
+            #expect(perConnection[ids[1]] == combined.texts)
+            #expect(combined.count(containing: "ethusdt@aggTrade") > 0)
+        }
+    }
+
+    @Test func replaySendsACaptureByteForByteAtItsPace() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sim-replay-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let payloads = (0..<4).map { #"{"e":"aggTrade","E":\#(1_700_000_000_000 + $0 * 200),"s":"BTCUSDT","a":\#($0),"p":"1.50","q":"2","f":1,"l":1,"T":1,"m":false,  "x" : [1,{"y":"}"}]}"# }
+        var capture = ""
+        for (index, payload) in payloads.enumerated() {
+            capture += #"{"send_time_us":\#(1_000_000 + index * 200_000),"market":"usdm","stream":"btcusdt@aggTrade","conns":[1],"payload":\#(payload)}"# + "\n"
+            if index == 1 {
+                capture += "not json\n\n"
+                capture += #"{"send_time_us":1200001,"market":"usdm","stream":"btcusdt@aggTrade","conns":[1],"fault":"truncated","bytes":40}"# + "\n"
+                capture += #"{"send_time_us":1200002,"market":"usdm","stream":"ethusdt@aggTrade","payload":{"e":"other"}}"# + "\n"
+            }
+        }
+        try capture.write(toFile: path, atomically: true, encoding: .utf8)
+        try await withBinanceSimulator(Self.configuration { $0.replayPath = path; $0.replaySpeed = 2 }) { simulator async throws in
+            let received = Received()
+            let task = Self.client(simulator.ports.usdm, "/market/ws/btcusdt@aggTrade", received: received)
+            try await Self.eventually("whole capture replayed") { received.messages.count == payloads.count }
+            #expect(received.texts == payloads)
+            // 200 ms apart in the capture, replayed at speed 2: ~100 ms apart.
+            let span = received.messages.last!.at - received.messages.first!.at
+            #expect(span >= .milliseconds(250) && span < .milliseconds(900), "\(span)")
+            let status = try await simulator.status()
+            #expect(status.replayMalformedLines == 1)
+            #expect(status.replayedRecords == payloads.count + 1)
+            task.cancel()
+        }
+    }
+
+    @Test func replayLineParserKeepsPayloadBytesAndRejectsBrokenLines() {
+        func parse(_ line: String) -> SimReplay.Line {
+            var bytes = Array(line.utf8)
+            return bytes.withUnsafeMutableBytes { SimReplay.parse(UnsafeRawBufferPointer($0)) }
+        }
+        #expect(parse(#"{"recv_time_us":5,"stream":"a@b","payload":{"k":[1, "x\"]"]} }"#)
+            == .record(.init(timeMicroseconds: 5, market: .usdm, stream: "a@b", payload: #"{"k":[1, "x\"]"]}"#)))
+        #expect(parse(#"{"time_us":5,"market":"coinm","stream":"a@b","payload":[1,2]}"#)
+            == .record(.init(timeMicroseconds: 5, market: .coinm, stream: "a@b", payload: "[1,2]")))
+        #expect(parse(#"{"time_us":5,"stream":"a@b","fault":"malformed","bytes":3}"#) == .skip)
+        for broken in [#"{"time_us":5,"stream":"a@b"}"#, #"{"time_us":"x","stream":"a@b","payload":1}"#, #"{"time_us":5,"market":"spot","stream":"a@b","payload":1}"#,
+                       #"{"time_us":5,"stream":"a@b","payload":{"#, #"[1]"#, #"{"time_us":5,"stream":"a@b","payload":1} trailing"#,
+                       String(repeating: "[", count: 100) + String(repeating: "]", count: 100)] {
+            #expect(parse(broken) == .malformed, "\(broken)")
+        }
+    }
+
+    // MARK: TLS
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    @Test func servesWebSocketsAndRESTOverTLS() async throws {
+        let certificate = Self.fixtures.appendingPathComponent("sim-cert.pem").path
+        let key = Self.fixtures.appendingPathComponent("sim-key.pem").path
+        let configuration = Self.configuration { $0.tls = SimTLS(certificatePath: certificate, keyPath: key) }
+        try await withBinanceSimulator(configuration) { simulator async throws in
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(certificate)
+            var client = WebSocketClientConfiguration()
+            client.sniHostname = "localhost"
+            let first = Mutex<String?>(nil)
+            try await WebSocketClient.connect(url: "wss://127.0.0.1:\(simulator.ports.usdm)/public/ws/btcusdt@bookTicker", configuration: client, tlsConfiguration: tls, logger: SimProtocolTests.logger) { inbound, _, _ in
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    if case .text(let text) = message {
+                        first.withLock { $0 = text }
+                        return
+                    }
+                }
+            }
+            #expect(first.withLock { $0 }?.hasPrefix(#"{"e":"bookTicker""#) == true)
+            // https REST with the same certificate (checked with curl, which trusts it by file).
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            curl.arguments = ["curl", "-s", "--cacert", certificate, "--resolve", "localhost:\(simulator.ports.usdm):127.0.0.1", "https://localhost:\(simulator.ports.usdm)/fapi/v1/ping"]
+            let pipe = Pipe()
+            curl.standardOutput = pipe
+            try curl.run()
+            curl.waitUntilExit()
+            #expect(curl.terminationStatus == 0)
+            #expect(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "{}")
+        }
+    }
+}
