@@ -29,7 +29,11 @@ struct BinanceSim: AsyncParsableCommand {
     @Option(help: "Write {\"usdm\": N, \"coinm\": N} to this file once listening.") var portsFile: String?
     @Option(help: "Seed of the market: the same seed gives the same books, trades and ids.") var seed: UInt64?
     @Option(help: "Comma-separated symbols to trade (default: BTCUSDT,ETHUSDT,SOLUSDT,BTCUSD_PERP,ETHUSD_PERP,BTCUSD_261225).") var symbols: String?
-    @Option(help: "Exchange actions per second per symbol (book updates and trades; one in five is a trade).") var rate: Double?
+    @Option(help: "Exchange actions per second per symbol (book updates and trades; --trade-ratio of them are trades).") var rate: Double?
+    @Option(help: "Exchange actions per second across all symbols of both markets, split evenly; overrides --rate.") var aggregateRate: Double?
+    @Option(help: "Share of exchange actions that are trades, 0 to 1 (default 0.2).") var tradeRatio: Double?
+    @Option(help: "Liquidations per second per symbol on forceOrder streams, 0 to 1: Binance pushes at most one per symbol per second (default 0.2).") var liquidationsPerSecond: Double?
+    @Option(help: "Period of the simulated !contractInfo pushes, one per symbol, e.g. 60s, 5m (default 60s).") var contractInfoInterval: String?
     @Option(help: "Connection lifetime, e.g. 24h, 90s, 500ms (Binance: 24h).") var lifetime: String?
     @Option(help: "Server ping period (Binance: 3m).") var pingInterval: String?
     @Option(help: "Close a connection that has not answered a ping within this (Binance: 10m).") var pongTimeout: String?
@@ -67,7 +71,8 @@ struct BinanceSim: AsyncParsableCommand {
                 throw ValidationError("\(config): the top level must be a mapping")
             }
             let known: Set<String> = ["usdm_port", "coinm_port", "host", "seed", "symbols", "rate", "lifetime", "ping_interval",
-                                      "pong_timeout", "max_streams", "max_msgs_per_second", "silent_wrong_route"]
+                                      "pong_timeout", "max_streams", "max_msgs_per_second", "silent_wrong_route",
+                                      "aggregate_rate", "trade_ratio", "liquidations_per_second", "contract_info_interval"]
             if let unknown = mapping.keys.first(where: { !known.contains($0) }) {
                 throw ValidationError("\(config): unknown setting \(unknown)")
             }
@@ -85,11 +90,18 @@ struct BinanceSim: AsyncParsableCommand {
         configuration.coinmPort = try value(coinmPort, "coinm_port", int) ?? 0
         configuration.host = try value(host, "host", text) ?? configuration.host
         configuration.seed = try value(seed, "seed") { UInt64("\($0)") } ?? configuration.seed
-        configuration.rate = try value(rate, "rate") { Double("\($0)") } ?? configuration.rate
+        let number: (Any) -> Double? = { Double("\($0)").flatMap { $0.isFinite ? $0 : nil } }
+        configuration.rate = try value(rate, "rate", number) ?? configuration.rate
+        configuration.aggregateRate = try value(aggregateRate, "aggregate_rate", number)
+        configuration.tradeRatio = try value(tradeRatio, "trade_ratio", number) ?? configuration.tradeRatio
+        configuration.liquidationsPerSecond = try value(liquidationsPerSecond, "liquidations_per_second", number) ?? configuration.liquidationsPerSecond
         configuration.maxStreamsPerConnection = try value(maxStreams, "max_streams", int) ?? configuration.maxStreamsPerConnection
         configuration.maxMessagesPerSecond = try value(maxMsgsPerSecond, "max_msgs_per_second", int) ?? configuration.maxMessagesPerSecond
         configuration.silentWrongRoute = silentWrongRoute || (file["silent_wrong_route"] as? Bool ?? false)
-        for (flag, key, path) in [(lifetime, "lifetime", \SimulatorConfiguration.lifetime), (pingInterval, "ping_interval", \.pingInterval), (pongTimeout, "pong_timeout", \.pongTimeout)] {
+        for (flag, key, path) in [
+            (lifetime, "lifetime", \SimulatorConfiguration.lifetime), (pingInterval, "ping_interval", \.pingInterval), (pongTimeout, "pong_timeout", \.pongTimeout),
+            (contractInfoInterval, "contract_info_interval", \.contractInfoInterval),
+        ] {
             if let raw = try value(flag, key, text) {
                 guard let duration = Self.parseDuration(raw) else { throw ValidationError("\(key): expected a duration like 24h, 90s or 500ms, got \(raw)") }
                 configuration[keyPath: path] = duration
@@ -109,6 +121,15 @@ struct BinanceSim: AsyncParsableCommand {
         }
         guard configuration.rate > 0, configuration.maxStreamsPerConnection > 0, configuration.maxMessagesPerSecond > 0 else {
             throw ValidationError("rate, max-streams and max-msgs-per-second must be positive")
+        }
+        if let aggregate = configuration.aggregateRate, !(aggregate > 0) {
+            throw ValidationError("aggregate-rate must be positive (exchange actions per second across all symbols), got \(aggregate)")
+        }
+        guard (0...1).contains(configuration.tradeRatio) else {
+            throw ValidationError("trade-ratio must be between 0 and 1 (the share of exchange actions that are trades), got \(configuration.tradeRatio)")
+        }
+        guard (0...1).contains(configuration.liquidationsPerSecond) else {
+            throw ValidationError("liquidations-per-second must be between 0 and 1: Binance pushes at most one liquidation per symbol per second, got \(configuration.liquidationsPerSecond)")
         }
         return configuration
     }
