@@ -20,7 +20,9 @@ public struct SimulatorConfiguration: Sendable {
     public var aggregateRate: Double?
     /// Share of exchange actions that are trades (the rest are book updates), 0…1, resolved to
     /// 10⁻⁶. The default 0.2 is the one-in-five the simulator always used, and gives the same
-    /// market for the same seed as before the ratio was configurable.
+    /// market for the same seed as before the ratio was configurable. A trade needs a resting
+    /// order to hit: when that side of the book is empty the action is a book update instead,
+    /// so near 1 the takers soon empty the book and the real share falls.
     public var tradeRatio: Double = 0.2
     /// Liquidation orders per second per symbol on `forceOrder` / `!forceOrder@arr`, 0…1:
     /// Binance pushes at most one liquidation per symbol per second, so more cannot be seen.
