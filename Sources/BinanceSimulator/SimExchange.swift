@@ -46,7 +46,7 @@ final class SimExchange {
         self.eventLoop = eventLoop
         restLimiter = SimWeightLimiter(limitPerMinute: configuration.restWeightPerMinute)
         for market in BinanceMarket.allCases {
-            feeds[market] = SimMarketFeed(market: market, instruments: configuration.instruments, seed: configuration.seed, rate: configuration.rate)
+            feeds[market] = SimMarketFeed(market: market, configuration: configuration)
             subscribers[market] = [:]
         }
     }

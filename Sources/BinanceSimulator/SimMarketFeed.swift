@@ -14,6 +14,8 @@ final class SimMarketFeed {
     private var indexBySymbol: [String: Int] = [:]
     /// Exchange steps per second per symbol.
     let rate: Double
+    /// Exchange steps taken since start, all symbols (every step is one book change or trade).
+    private(set) var actionCount = 0
     private var stepCredit: [Double]
     private var depth: [DepthAggregators]
     private var lastBookTicker: [BookTickerState?]
@@ -21,6 +23,23 @@ final class SimMarketFeed {
     private var lastTime: Int64?
     /// Next emission time of each periodic stream family, in ms.
     private var nextDue: [Periodic: Int64] = [:]
+    private let seed: UInt64
+    /// Each model's index in the whole configured universe (seeds its deterministic extras).
+    private var universeIndex: [Int] = []
+    private var liquidations: [SimLiquidationModel]
+    /// `!contractInfo` period in ms.
+    let contractInfoInterval: Int64
+    /// Pairs (upper case) in configuration order, and the model whose fair price is each
+    /// pair's index: the perpetual when there is one, else the pair's first contract.
+    private var pairs: [String] = []
+    private var pairIndexSource: [String: Int] = [:]
+    /// The contract of each `<pair>_<contracttype>` (lower case): the first configured.
+    private var continuousOwner: [String: Int] = [:]
+    /// USD-M multi-assets indexes: (`BTCUSD`, the model whose fair price prices it).
+    private var assetIndexes: [(symbol: String, model: Int)] = []
+    /// Open mark-price klines per model, and index-price klines per pair, by interval.
+    private var markKlines: [[String: TradeWindow]]
+    private var indexKlines: [String: [String: TradeWindow]] = [:]
 
     /// Asks whether a stream has subscribers, so payloads nobody reads are never built.
     typealias Wants = (String) -> Bool
@@ -29,9 +48,14 @@ final class SimMarketFeed {
 
     private enum Periodic: Hashable {
         case depth(Int)
+        /// Every 1 s or 3 s: mark and index prices, and (1 s) the composite and asset indexes.
         case markPrice(Int)
+        /// Every 250 ms: trade, continuous and price klines.
         case kline
         case tickers
+        /// The one-second liquidation windows.
+        case liquidations
+        case contractInfo
     }
 
     private struct BookTickerState: Equatable {
@@ -64,6 +88,23 @@ final class SimMarketFeed {
             high = price
             low = price
             close = price
+        }
+
+        /// This window if it still starts at `start`, else the next one, opening at the close.
+        func rolled(to start: Int64) -> TradeWindow {
+            self.start == start ? self : TradeWindow(start: start, price: close)
+        }
+
+        /// One observation of a price kline's price (mark or index): `n` counts them ("number
+        /// of basic data") and `f`/`L` hold the first and last observation times, which is what
+        /// Binance's price klines put there; volumes stay zero.
+        mutating func sample(_ price: Int64, at time: Int64) {
+            high = max(high, price)
+            low = min(low, price)
+            close = price
+            trades += 1
+            if firstTradeId < 0 { firstTradeId = time }
+            lastTradeId = time
         }
 
         mutating func add(_ trade: SimSymbolModel.Trade) {
@@ -108,15 +149,26 @@ final class SimMarketFeed {
 
     static let depthSpeeds = [100, 250, 500]
 
-    init(market: BinanceMarket, instruments: [SimInstrument], seed: UInt64, rate: Double) {
+    /// A feed at `rate` actions per second per symbol, of which `tradeRatio` are trades; with
+    /// `liquidationsPerSecond` liquidations per symbol (0…1) and a `!contractInfo` push per
+    /// symbol every `contractInfoInterval`.
+    init(
+        market: BinanceMarket, instruments: [SimInstrument], seed: UInt64, rate: Double, tradeRatio: Double = 0.2,
+        liquidationsPerSecond: Double = 0.2, contractInfoInterval: Duration = .seconds(60)
+    ) {
         self.market = market
+        self.seed = seed
         let chosen = instruments.filter { $0.market == market }
-        models = chosen.enumerated().map { index, instrument in
-            // The index in the *whole* universe keeps each symbol's sequence independent of
-            // which other symbols are configured.
-            let universeIndex = instruments.firstIndex(of: instrument) ?? index
-            return SimSymbolModel(instrument: instrument, seed: seed, index: universeIndex)
-        }
+        // The index in the *whole* universe keeps each symbol's sequence independent of which
+        // other symbols are configured.
+        let universe = chosen.enumerated().map { index, instrument in instruments.firstIndex(of: instrument) ?? index }
+        let ratio = SimRatio(tradeRatio)
+        models = zip(chosen, universe).map { SimSymbolModel(instrument: $0, seed: seed, index: $1, tradeRatio: ratio) }
+        liquidations = zip(chosen, universe).map { SimLiquidationModel(instrument: $0, seed: seed, index: $1, perSecond: liquidationsPerSecond) }
+        universeIndex = universe
+        let (seconds, attoseconds) = contractInfoInterval.components
+        self.contractInfoInterval = max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+        markKlines = Array(repeating: [:], count: chosen.count)
         self.rate = rate
         stepCredit = Array(repeating: 0, count: models.count)
         depth = models.map { model in
@@ -125,8 +177,36 @@ final class SimMarketFeed {
         lastBookTicker = Array(repeating: nil, count: models.count)
         stats = models.map { TradeStats(ticker: TradeWindow(start: 0, price: $0.instrument.startPrice)) }
         for (index, model) in models.enumerated() {
-            indexBySymbol[model.instrument.streamSymbol] = index
+            let instrument = model.instrument
+            indexBySymbol[instrument.streamSymbol] = index
+            if let source = pairIndexSource[instrument.pair] {
+                if instrument.contractType == "PERPETUAL", models[source].instrument.contractType != "PERPETUAL" {
+                    pairIndexSource[instrument.pair] = index
+                }
+            } else {
+                pairs.append(instrument.pair)
+                pairIndexSource[instrument.pair] = index
+            }
+            let continuous = instrument.pair.lowercased() + "_" + instrument.contractType.lowercased()
+            if continuousOwner[continuous] == nil { continuousOwner[continuous] = index }
+            if market == .usdm, !assetIndexes.contains(where: { $0.symbol == instrument.baseAsset + "USD" }) {
+                assetIndexes.append((instrument.baseAsset + "USD", index))
+            }
         }
+    }
+
+    /// A feed as `configuration` sets it (``SimulatorConfiguration/ratePerSymbol``).
+    convenience init(market: BinanceMarket, configuration: SimulatorConfiguration) {
+        self.init(
+            market: market, instruments: configuration.instruments, seed: configuration.seed, rate: configuration.ratePerSymbol,
+            tradeRatio: configuration.tradeRatio, liquidationsPerSecond: configuration.liquidationsPerSecond,
+            contractInfoInterval: configuration.contractInfoInterval
+        )
+    }
+
+    /// The index price of `pair` in its source contract's price units, with that contract.
+    private func pairIndex(_ pair: String) -> (value: Int64, instrument: SimInstrument)? {
+        pairIndexSource[pair].map { (models[$0].fair, models[$0].instrument) }
     }
 
     /// The model of `symbol` (upper or lower case), if this market has it.
@@ -145,7 +225,10 @@ final class SimMarketFeed {
             nextDue[.markPrice(3)] = now + 3_000
             nextDue[.kline] = now + 250
             nextDue[.tickers] = now + 1_000
+            nextDue[.liquidations] = now + 1_000
+            nextDue[.contractInfo] = now + contractInfoInterval
             for index in stats.indices { stats[index].ticker.start = now }
+            for index in liquidations.indices { liquidations[index].openWindow(at: now) }
         }
         lastTime = now
         for index in models.indices {
@@ -154,6 +237,7 @@ final class SimMarketFeed {
                 stepCredit[index] -= 1
                 step(index, now: now, wants: wants, emit: emit)
             }
+            liquidations[index].occur(now: now, book: models[index].book, fallback: models[index].fair)
         }
         for speed in Self.depthSpeeds where now >= nextDue[.depth(speed)]! {
             nextDue[.depth(speed)]! += Int64(speed) * max(1, (now - nextDue[.depth(speed)]!) / Int64(speed) + 1)
@@ -162,6 +246,8 @@ final class SimMarketFeed {
         for seconds in [1, 3] where now >= nextDue[.markPrice(seconds)]! {
             nextDue[.markPrice(seconds)] = now + Int64(seconds) * 1_000
             emitMarkPrices(seconds: seconds, now: now, wants: wants, emit: emit)
+            if market == .coinm { emitIndexPrices(seconds: seconds, now: now, wants: wants, emit: emit) }
+            if seconds == 1, market == .usdm { emitIndexes(now: now, wants: wants, emit: emit) }
         }
         if now >= nextDue[.kline]! {
             nextDue[.kline] = now + 250
@@ -171,12 +257,26 @@ final class SimMarketFeed {
             nextDue[.tickers] = now + 1_000
             emitTickers(now: now, wants: wants, emit: emit)
         }
+        if now >= nextDue[.liquidations]! {
+            nextDue[.liquidations] = now + 1_000
+            for index in liquidations.indices {
+                if let liquidation = liquidations[index].closeWindow() { emitForceOrder(liquidation, index, now: now, wants: wants, emit: emit) }
+                liquidations[index].openWindow(at: now)
+            }
+        }
+        if now >= nextDue[.contractInfo]! {
+            nextDue[.contractInfo] = now + contractInfoInterval
+            if wants("!contractInfo") {
+                for model in models { emit("!contractInfo", SimIndexPayloads.contractInfo(model.instrument, now: now)) }
+            }
+        }
     }
 
     // MARK: Steps
 
     private func step(_ index: Int, now: Int64, wants: Wants, emit: Emit) {
         let result = models[index].step()
+        actionCount += 1
         let model = models[index]
         let instrument = model.instrument
         let symbol = instrument.streamSymbol
@@ -342,9 +442,14 @@ final class SimMarketFeed {
     private static let markFormat = DecimalFormat(decimals: 8)
 
     private func scaledTo8(_ value: Int64, _ instrument: SimInstrument) -> Int64 {
-        var result = value
-        for _ in instrument.price.decimals..<8 { result *= 10 }
-        return result
+        SimIndexPayloads.scaledTo8(value, instrument)
+    }
+
+    /// The index price of `instrument`'s pair at 8 decimals (its own fair price if the pair has
+    /// no source, which cannot happen for a configured instrument).
+    private func indexPrice8(of instrument: SimInstrument, fallback: Int64) -> Int64 {
+        guard let index = pairIndex(instrument.pair) else { return scaledTo8(fallback, instrument) }
+        return scaledTo8(index.value, index.instrument)
     }
 
     private func markPriceObject(_ model: SimSymbolModel, _ now: Int64, into json: inout JSONWriter) {
@@ -354,8 +459,9 @@ final class SimMarketFeed {
         json.int("E", now)
         json.string("s", instrument.symbol)
         json.decimal("p", scaledTo8(model.fair, instrument), Self.markFormat)
-        // COIN-M index prices are per pair; the simulator's index is the fair price.
-        json.decimal("i", scaledTo8(model.fair, instrument), Self.markFormat)
+        // Index prices are per pair (every contract of a pair shows the same `i`, as on
+        // Binance): the fair price of the pair's perpetual, or of its first contract.
+        json.decimal("i", indexPrice8(of: instrument, fallback: model.fair), Self.markFormat)
         json.decimal("P", scaledTo8(model.fair, instrument), Self.markFormat)
         if instrument.contractType == "PERPETUAL" {
             json.string("r", "0.00010000")
@@ -379,6 +485,19 @@ final class SimMarketFeed {
                 emit(name, json.text)
             }
         }
+        // COIN-M `<pair>@markPrice[@1s]`: every contract of the pair, as one array. (On USD-M a
+        // pair name is its perpetual's symbol, which the loop above serves.)
+        if market == .coinm {
+            for pair in pairs {
+                let name = pair.lowercased() + "@markPrice" + suffix
+                guard wants(name) else { continue }
+                var json = JSONWriter(capacity: 512)
+                json.beginArray()
+                for model in models where model.instrument.pair == pair { markPriceObject(model, now, into: &json) }
+                json.endArray()
+                emit(name, json.text)
+            }
+        }
         let all = "!markPrice@arr" + suffix
         if wants(all) {
             var json = JSONWriter(capacity: 256 * models.count)
@@ -389,49 +508,180 @@ final class SimMarketFeed {
         }
     }
 
-    private func emitKlines(now: Int64, wants: Wants, emit: Emit) {
+    /// COIN-M `<pair>@indexPrice[@1s]`: `{"e":"indexPriceUpdate","E","i":pair,"p"}`.
+    private func emitIndexPrices(seconds: Int, now: Int64, wants: Wants, emit: Emit) {
+        let suffix = seconds == 1 ? "@1s" : ""
+        for pair in pairs {
+            let name = pair.lowercased() + "@indexPrice" + suffix
+            guard wants(name), let index = pairIndex(pair) else { continue }
+            var json = JSONWriter(capacity: 120)
+            json.beginObject()
+            json.string("e", "indexPriceUpdate")
+            json.int("E", now)
+            json.string("i", pair)
+            json.decimal("p", scaledTo8(index.value, index.instrument), Self.markFormat)
+            json.endObject()
+            emit(name, json.text)
+        }
+    }
+
+    /// USD-M, every second: `<s>@compositeIndex` per symbol, and the multi-assets
+    /// `<asset>@assetIndex` / `!assetIndex@arr` (the array holds every asset index).
+    private func emitIndexes(now: Int64, wants: Wants, emit: Emit) {
         for index in models.indices {
-            let model = models[index]
-            let instrument = model.instrument
-            for interval in SimStream.klineIntervals {
-                let name = instrument.streamSymbol + "@kline_" + interval
-                guard wants(name) else { continue }
-                let length = SimStream.intervalMilliseconds(interval)
-                let start = now / length * length
-                var kline = stats[index].klines[interval] ?? TradeWindow(start: start, price: stats[index].ticker.close)
-                if kline.start != start {
-                    kline = TradeWindow(start: start, price: kline.close)
-                }
-                stats[index].klines[interval] = kline
-                let quoteFormat = DecimalFormat(decimals: instrument.price.decimals + instrument.quantity.decimals)
-                var json = JSONWriter(capacity: 400)
-                json.beginObject()
-                json.string("e", "kline")
-                json.int("E", now)
-                json.string("s", instrument.symbol)
-                json.beginObject("k")
-                json.int("t", kline.start)
-                json.int("T", kline.start + length - 1)
-                json.string("s", instrument.symbol)
-                json.string("i", interval)
-                json.int("f", kline.firstTradeId)
-                json.int("L", kline.lastTradeId)
-                json.decimal("o", kline.open, instrument.price)
-                json.decimal("c", kline.close, instrument.price)
-                json.decimal("h", kline.high, instrument.price)
-                json.decimal("l", kline.low, instrument.price)
-                json.decimal("v", kline.volume, instrument.quantity)
-                json.int("n", kline.trades)
-                json.bool("x", now >= kline.start + length - 1)
-                json.decimal("q", kline.quoteVolume, quoteFormat)
-                json.decimal("V", kline.takerBuyVolume, instrument.quantity)
-                json.decimal("Q", kline.takerBuyQuoteVolume, quoteFormat)
-                json.string("B", "0")
-                json.endObject()
-                json.endObject()
-                emit(name, json.text)
+            let name = models[index].instrument.streamSymbol + "@compositeIndex"
+            if wants(name) {
+                emit(name, SimIndexPayloads.compositeIndex(models[index].instrument, fair: models[index].fair, seed: seed, universeIndex: universeIndex[index], now: now))
             }
         }
+        for asset in assetIndexes {
+            let name = asset.symbol.lowercased() + "@assetIndex"
+            guard wants(name) else { continue }
+            var json = JSONWriter(capacity: 360)
+            SimIndexPayloads.assetIndex(symbol: asset.symbol, index: scaledTo8(models[asset.model].fair, models[asset.model].instrument), now: now, into: &json)
+            emit(name, json.text)
+        }
+        if wants("!assetIndex@arr") {
+            var json = JSONWriter(capacity: 360 * assetIndexes.count)
+            json.beginArray()
+            for asset in assetIndexes {
+                SimIndexPayloads.assetIndex(symbol: asset.symbol, index: scaledTo8(models[asset.model].fair, models[asset.model].instrument), now: now, into: &json)
+            }
+            json.endArray()
+            emit("!assetIndex@arr", json.text)
+        }
+    }
+
+    /// `<s>@forceOrder` and `!forceOrder@arr` (one message per liquidation on the all-market
+    /// stream too — Binance does not batch them — carrying `st`).
+    private func emitForceOrder(_ liquidation: SimLiquidationModel.Liquidation, _ index: Int, now: Int64, wants: Wants, emit: Emit) {
+        let instrument = models[index].instrument
+        let own = instrument.streamSymbol + "@forceOrder"
+        if wants(own) { emit(own, SimLiquidationModel.payload(liquidation, instrument, now, allMarket: false)) }
+        if wants("!forceOrder@arr") { emit("!forceOrder@arr", SimLiquidationModel.payload(liquidation, instrument, now, allMarket: true)) }
+    }
+
+    /// Every 250 ms: `<s>@kline_<i>` and `<pair>_<ct>@continuousKline_<i>` — one window per
+    /// symbol and interval feeds both, so a continuous kline is exactly its contract's kline —
+    /// and on COIN-M the mark and index price klines.
+    private func emitKlines(now: Int64, wants: Wants, emit: Emit) {
+        for index in models.indices {
+            let instrument = models[index].instrument
+            let pairAndType = instrument.pair.lowercased() + "_" + instrument.contractType.lowercased()
+            let ownsContinuous = continuousOwner[pairAndType] == index
+            for interval in SimStream.klineIntervalOrder {
+                let name = instrument.streamSymbol + "@kline_" + interval
+                let continuous = pairAndType + "@continuousKline_" + interval
+                let plain = wants(name)
+                let alsoContinuous = ownsContinuous && wants(continuous)
+                guard plain || alsoContinuous else { continue }
+                let length = SimStream.intervalMilliseconds(interval)
+                let kline = (stats[index].klines[interval] ?? TradeWindow(start: now / length * length, price: stats[index].ticker.close)).rolled(to: now / length * length)
+                stats[index].klines[interval] = kline
+                let quote = DecimalFormat(decimals: instrument.price.decimals + instrument.quantity.decimals)
+                if plain {
+                    var json = JSONWriter(capacity: 400)
+                    json.beginObject()
+                    json.string("e", "kline")
+                    json.int("E", now)
+                    json.string("s", instrument.symbol)
+                    writeKline(kline, interval: interval, symbol: instrument.symbol, now: now, price: instrument.price, quantity: instrument.quantity, quote: quote, into: &json)
+                    json.endObject()
+                    emit(name, json.text)
+                }
+                if alsoContinuous {
+                    var json = JSONWriter(capacity: 400)
+                    json.beginObject()
+                    json.string("e", "continuous_kline")
+                    json.int("E", now)
+                    json.string("ps", instrument.pair)
+                    json.string("ct", instrument.contractType)
+                    writeKline(kline, interval: interval, symbol: nil, now: now, price: instrument.price, quantity: instrument.quantity, quote: quote, into: &json)
+                    json.endObject()
+                    emit(continuous, json.text)
+                }
+            }
+        }
+        if market == .coinm { emitPriceKlines(now: now, wants: wants, emit: emit) }
+    }
+
+    /// Price klines have no volume: Binance prints `"0"`.
+    private static let zeroVolume = DecimalFormat(decimals: 0)
+
+    /// COIN-M `<s>@markPriceKline_<i>` (`k.s` the symbol) and `<pair>@indexPriceKline_<i>`
+    /// (`k.s` `"0"`, as Binance sends), both with `ps`. Each emission samples the current
+    /// mark / index price, so `c` is the price `markPrice` shows at the same tick. The index
+    /// kline is also served as `<pair>_<ct>@indexPriceKline_<i>` for the pair's configured
+    /// contract types: the protocol file spells it so, Binance's documentation without `_<ct>`.
+    private func emitPriceKlines(now: Int64, wants: Wants, emit: Emit) {
+        for index in models.indices {
+            let instrument = models[index].instrument
+            for interval in SimStream.klineIntervalOrder {
+                let name = instrument.streamSymbol + "@markPriceKline_" + interval
+                guard wants(name) else { continue }
+                let mark = scaledTo8(models[index].fair, instrument)
+                let length = SimStream.intervalMilliseconds(interval)
+                var window = (markKlines[index][interval] ?? TradeWindow(start: now / length * length, price: mark)).rolled(to: now / length * length)
+                window.sample(mark, at: now)
+                markKlines[index][interval] = window
+                emit(name, priceKlinePayload("markPrice_kline", pair: instrument.pair, symbol: instrument.symbol, window, interval: interval, now: now))
+            }
+        }
+        for pair in pairs {
+            guard let source = pairIndex(pair) else { continue }
+            let lower = pair.lowercased()
+            let spellings = [lower] + models.filter { $0.instrument.pair == pair }.map { lower + "_" + $0.instrument.contractType.lowercased() }
+            for interval in SimStream.klineIntervalOrder {
+                let names = spellings.map { $0 + "@indexPriceKline_" + interval }.filter(wants)
+                guard !names.isEmpty else { continue }
+                let price = scaledTo8(source.value, source.instrument)
+                let length = SimStream.intervalMilliseconds(interval)
+                var window = (indexKlines[pair]?[interval] ?? TradeWindow(start: now / length * length, price: price)).rolled(to: now / length * length)
+                window.sample(price, at: now)
+                indexKlines[pair, default: [:]][interval] = window
+                let payload = priceKlinePayload("indexPrice_kline", pair: pair, symbol: "0", window, interval: interval, now: now)
+                for name in names { emit(name, payload) }
+            }
+        }
+    }
+
+    private func priceKlinePayload(_ event: String, pair: String, symbol: String, _ window: TradeWindow, interval: String, now: Int64) -> String {
+        var json = JSONWriter(capacity: 400)
+        json.beginObject()
+        json.string("e", event)
+        json.int("E", now)
+        json.string("ps", pair)
+        writeKline(window, interval: interval, symbol: symbol, now: now, price: Self.markFormat, quantity: Self.zeroVolume, quote: Self.zeroVolume, into: &json)
+        json.endObject()
+        return json.text
+    }
+
+    /// `"k":{…}` of every kline-shaped payload; `symbol` is `k.s` (nil: none, as in
+    /// `continuous_kline`).
+    private func writeKline(
+        _ kline: TradeWindow, interval: String, symbol: String?, now: Int64, price: DecimalFormat, quantity: DecimalFormat, quote: DecimalFormat,
+        into json: inout JSONWriter
+    ) {
+        let length = SimStream.intervalMilliseconds(interval)
+        json.beginObject("k")
+        json.int("t", kline.start)
+        json.int("T", kline.start + length - 1)
+        if let symbol { json.string("s", symbol) }
+        json.string("i", interval)
+        json.int("f", kline.firstTradeId)
+        json.int("L", kline.lastTradeId)
+        json.decimal("o", kline.open, price)
+        json.decimal("c", kline.close, price)
+        json.decimal("h", kline.high, price)
+        json.decimal("l", kline.low, price)
+        json.decimal("v", kline.volume, quantity)
+        json.int("n", kline.trades)
+        json.bool("x", now >= kline.start + length - 1)
+        json.decimal("q", kline.quoteVolume, quote)
+        json.decimal("V", kline.takerBuyVolume, quantity)
+        json.decimal("Q", kline.takerBuyQuoteVolume, quote)
+        json.string("B", "0")
+        json.endObject()
     }
 
     private func tickerObject(_ index: Int, mini: Bool, now: Int64, into json: inout JSONWriter) {

@@ -12,20 +12,48 @@ struct SimStream: Hashable, Sendable {
         case depthDiff(speed: Int)
         /// Top `levels` (5, 10, 20) every `speed` ms.
         case depthPartial(levels: Int, speed: Int)
-        /// Mark price every `seconds` (1 or 3).
+        /// Mark price every `seconds` (1 or 3). On COIN-M the name's first part may be a pair
+        /// (`btcusd@markPrice`): then it carries every contract of the pair, as an array.
         case markPrice(seconds: Int)
         case kline(interval: String)
         case miniTicker
         case ticker
+        /// `<pair>_<contracttype>@continuousKline_<i>`: the kline of the contract of that pair
+        /// and type. `contractType` is upper case as in exchangeInfo (`PERPETUAL`).
+        case continuousKline(contractType: String, interval: String)
+        /// Liquidation orders (`<s>@forceOrder`, `!forceOrder@arr`).
+        case forceOrder
+        /// USD-M `<s>@compositeIndex`.
+        case compositeIndex
+        /// `!contractInfo` (all-market only).
+        case contractInfo
+        /// USD-M multi-assets `<asset>@assetIndex` (e.g. `btcusd`) and `!assetIndex@arr`.
+        case assetIndex
+        /// COIN-M `<pair>@indexPrice[@1s]` every `seconds` (1 or 3).
+        case indexPrice(seconds: Int)
+        /// COIN-M `<s>@markPriceKline_<i>`.
+        case markPriceKline(interval: String)
+        /// COIN-M `<pair>@indexPriceKline_<i>` (Binance's documentation) or
+        /// `<pair>_<ct>@indexPriceKline_<i>` (the protocol file's spelling); both are accepted,
+        /// the index being per pair. `contractType` is the upper-case `<ct>` when spelled.
+        case indexPriceKline(contractType: String?, interval: String)
     }
 
     /// The exact name, as subscribed.
     let name: String
-    /// Lower-case symbol, or nil for an all-market (`!…`) stream.
+    /// Lower-case symbol — or pair, for the pair streams (`continuousKline`, `indexPrice`,
+    /// `indexPriceKline`, COIN-M pair `markPrice`) and asset index (`assetIndex`) — or nil for
+    /// an all-market (`!…`) stream.
     let symbol: String?
     let kind: Kind
 
-    static let klineIntervals: Set<String> = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"]
+    /// Contract types of `continuousKline` names, lower case as in the name.
+    static let continuousContractTypes: Set<String> = ["perpetual", "current_quarter", "next_quarter"]
+
+    /// Binance's kline intervals, shortest first: the feed emits in this order, so the order of
+    /// messages within a tick is the same in every process (a `Set`'s is not).
+    static let klineIntervalOrder = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"]
+    static let klineIntervals = Set(klineIntervalOrder)
 
     /// Interval length in milliseconds (a month counts as 30 days in the simulator).
     static func intervalMilliseconds(_ interval: String) -> Int64 {
@@ -50,13 +78,16 @@ struct SimStream: Hashable, Sendable {
                 case "!markPrice@arr@1s": .markPrice(seconds: 1)
                 case "!miniTicker@arr": .miniTicker
                 case "!ticker@arr": .ticker
+                case "!forceOrder@arr": .forceOrder
+                case "!contractInfo": .contractInfo
+                case "!assetIndex@arr": .assetIndex
                 default: nil
                 }
             return kind.map { SimStream(name: name, symbol: nil, kind: $0) }
         }
         let parts = name.split(separator: "@", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 2, !parts[0].isEmpty, parts[0] == parts[0].lowercased() else { return nil }
-        let symbol = parts[0]
+        var symbol = parts[0]
         let type = parts[1]
         let suffix = parts.count > 2 ? parts[2] : nil
         guard parts.count <= 3 else { return nil }
@@ -67,6 +98,11 @@ struct SimStream: Hashable, Sendable {
             case "500ms": 500
             default: nil  // including an explicit "@250ms": acked and silent on Binance
             }
+        }
+        /// The interval of a `<prefix><interval>` type, if Binance has it.
+        func klineInterval(after prefix: String) -> String? {
+            let interval = String(type.dropFirst(prefix.count))
+            return klineIntervals.contains(interval) ? interval : nil
         }
         let kind: Kind?
         switch type {
@@ -81,9 +117,31 @@ struct SimStream: Hashable, Sendable {
             kind = suffix == nil ? .markPrice(seconds: 3) : (suffix == "1s" ? .markPrice(seconds: 1) : nil)
         case "miniTicker" where suffix == nil: kind = .miniTicker
         case "ticker" where suffix == nil: kind = .ticker
-        case _ where type.hasPrefix("kline_") && suffix == nil:
-            let interval = String(type.dropFirst(6))
-            kind = klineIntervals.contains(interval) ? .kline(interval: interval) : nil
+        case "forceOrder" where suffix == nil: kind = .forceOrder
+        case "compositeIndex" where suffix == nil: kind = .compositeIndex
+        case "assetIndex" where suffix == nil: kind = .assetIndex
+        case "indexPrice":
+            kind = suffix == nil ? .indexPrice(seconds: 3) : (suffix == "1s" ? .indexPrice(seconds: 1) : nil)
+        case _ where suffix == nil && type.hasPrefix("kline_"):
+            kind = klineInterval(after: "kline_").map { .kline(interval: $0) }
+        case _ where suffix == nil && type.hasPrefix("markPriceKline_"):
+            kind = klineInterval(after: "markPriceKline_").map { .markPriceKline(interval: $0) }
+        case _ where suffix == nil && type.hasPrefix("continuousKline_"):
+            // `btcusd_current_quarter`: a pair never contains `_`, so the first one splits.
+            guard let split = symbol.firstIndex(of: "_") else { return nil }
+            let contractType = String(symbol[symbol.index(after: split)...])
+            guard continuousContractTypes.contains(contractType), let interval = klineInterval(after: "continuousKline_") else { return nil }
+            symbol = String(symbol[..<split])
+            kind = .continuousKline(contractType: contractType.uppercased(), interval: interval)
+        case _ where suffix == nil && type.hasPrefix("indexPriceKline_"):
+            var contractType: String?
+            if let split = symbol.firstIndex(of: "_") {
+                let spelled = String(symbol[symbol.index(after: split)...])
+                guard continuousContractTypes.contains(spelled) else { return nil }
+                contractType = spelled.uppercased()
+                symbol = String(symbol[..<split])
+            }
+            kind = klineInterval(after: "indexPriceKline_").map { .indexPriceKline(contractType: contractType, interval: $0) }
         default: kind = nil
         }
         return kind.map { SimStream(name: name, symbol: symbol, kind: $0) }
@@ -101,8 +159,9 @@ struct SimStream: Hashable, Sendable {
     }
 
     /// The USD-M route that carries this stream (protocol §1): books and book tickers (and the
-    /// undocumented `trade`) on `/public`, everything else on `/market`. Unparsed names go to
-    /// `/market`, where Binance's documentation puts most types.
+    /// undocumented `trade`) on `/public`, everything else — including `continuousKline`,
+    /// `forceOrder`, `compositeIndex`, `!contractInfo` and `assetIndex` — on `/market`.
+    /// Unparsed names go to `/market`, where Binance's documentation puts most types.
     static func route(of name: String) -> SimRoute {
         guard let stream = parse(name) else { return .market }
         switch stream.kind {

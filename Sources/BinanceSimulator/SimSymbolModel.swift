@@ -30,6 +30,8 @@ struct SimSymbolModel: Sendable {
     }
 
     let instrument: SimInstrument
+    /// Share of steps that are trades.
+    let tradeRatio: SimRatio
     private(set) var book: SimOrderBook
     private var random: SimRandom
     /// Fair value in price units; the book is built around it.
@@ -41,8 +43,9 @@ struct SimSymbolModel: Sendable {
     /// Levels placed around the fair price at start.
     static let initialDepth = 200
 
-    init(instrument: SimInstrument, seed: UInt64, index: Int) {
+    init(instrument: SimInstrument, seed: UInt64, index: Int, tradeRatio: SimRatio = SimRatio(0.2)) {
         self.instrument = instrument
+        self.tradeRatio = tradeRatio
         random = SimRandom(seed: seed, stream: UInt64(index + 1))
         fair = instrument.startPrice
         // Large, symbol-specific starting ids, like Binance's (ids are never small or shared).
@@ -62,7 +65,8 @@ struct SimSymbolModel: Sendable {
         return Int64(1 + random.below(scale)) * instrument.step
     }
 
-    /// Advances the market by one action: a trade (1 in 5) or a book update.
+    /// Advances the market by one action: a trade (with probability ``tradeRatio``) or a book
+    /// update.
     mutating func step() -> StepResult {
         var result = StepResult()
         // Random walk of the fair price, one tick at a time.
@@ -71,7 +75,7 @@ struct SimSymbolModel: Sendable {
         case 1: fair = max(instrument.tick * 10, fair - instrument.tick)
         default: break
         }
-        if random.chance(1, in: 5) {
+        if random.chance(tradeRatio) {
             trade(into: &result)
         } else {
             updateLevel(into: &result)

@@ -11,8 +11,25 @@ public struct SimulatorConfiguration: Sendable {
     public var seed: UInt64 = 1
     /// The contracts traded.
     public var instruments: [SimInstrument] = SimInstrument.defaults
-    /// Exchange actions (book updates and trades; one in five is a trade) per second per symbol.
+    /// Exchange actions (book updates and trades) per second per symbol. Ignored when
+    /// ``aggregateRate`` is set.
     public var rate: Double = 50
+    /// Exchange actions per second across all symbols of both markets, split evenly between
+    /// the symbols; overrides ``rate`` when set (load tests think in total messages, not
+    /// per-symbol rates).
+    public var aggregateRate: Double?
+    /// Share of exchange actions that are trades (the rest are book updates), 0…1, resolved to
+    /// 10⁻⁶. The default 0.2 is the one-in-five the simulator always used, and gives the same
+    /// market for the same seed as before the ratio was configurable. A trade needs a resting
+    /// order to hit: when that side of the book is empty the action is a book update instead,
+    /// so near 1 the takers soon empty the book and the real share falls.
+    public var tradeRatio: Double = 0.2
+    /// Liquidation orders per second per symbol on `forceOrder` / `!forceOrder@arr`, 0…1:
+    /// Binance pushes at most one liquidation per symbol per second, so more cannot be seen.
+    public var liquidationsPerSecond: Double = 0.2
+    /// Period of the simulated `!contractInfo` pushes (one message per symbol each period).
+    /// Binance pushes on changes only; a steady period lets consumers see the stream at all.
+    public var contractInfoInterval: Duration = .seconds(60)
     /// How often the market clock advances.
     public var tickInterval: Duration = .milliseconds(10)
     /// A connection is closed by the server after this long (Binance: 24 h).
@@ -49,6 +66,13 @@ public struct SimulatorConfiguration: Sendable {
     public var tls: SimTLS?
 
     public init() {}
+
+    /// The actions per second each symbol runs at: ``aggregateRate`` split evenly over every
+    /// configured symbol of both markets, else ``rate``.
+    public var ratePerSymbol: Double {
+        guard let aggregateRate else { return rate }
+        return instruments.isEmpty ? 0 : aggregateRate / Double(instruments.count)
+    }
 }
 
 /// A certificate and key for serving TLS (`scripts/gen-test-cert.sh` makes a self-signed pair).

@@ -29,7 +29,11 @@ struct BinanceSim: AsyncParsableCommand {
     @Option(help: "Write {\"usdm\": N, \"coinm\": N, \"admin\": N} to this file once listening.") var portsFile: String?
     @Option(help: "Seed of the market: the same seed gives the same books, trades and ids.") var seed: UInt64?
     @Option(help: "Comma-separated symbols to trade (default: BTCUSDT,ETHUSDT,SOLUSDT,BTCUSD_PERP,ETHUSD_PERP,BTCUSD_261225).") var symbols: String?
-    @Option(help: "Exchange actions per second per symbol (book updates and trades; one in five is a trade).") var rate: Double?
+    @Option(help: "Exchange actions per second per symbol (book updates and trades; --trade-ratio of them are trades).") var rate: Double?
+    @Option(help: "Exchange actions per second across all symbols of both markets, split evenly; overrides --rate.") var aggregateRate: Double?
+    @Option(help: "Share of exchange actions that are trades, 0 to 1 (default 0.2).") var tradeRatio: Double?
+    @Option(help: "Liquidations per second per symbol on forceOrder streams, 0 to 1: Binance pushes at most one per symbol per second (default 0.2).") var liquidationsPerSecond: Double?
+    @Option(help: "Period of the simulated !contractInfo pushes, one per symbol, e.g. 60s, 5m (default 60s).") var contractInfoInterval: String?
     @Option(help: "Connection lifetime, e.g. 24h, 90s, 500ms (Binance: 24h).") var lifetime: String?
     @Option(help: "Server ping period (Binance: 3m).") var pingInterval: String?
     @Option(help: "Close a connection that has not answered a ping within this (Binance: 10m).") var pongTimeout: String?
@@ -72,7 +76,8 @@ struct BinanceSim: AsyncParsableCommand {
             let known: Set<String> = ["usdm_port", "coinm_port", "host", "seed", "symbols", "rate", "lifetime", "ping_interval",
                                       "pong_timeout", "max_streams", "max_msgs_per_second", "silent_wrong_route",
                                       "admin_port", "max_connection_attempts", "connection_attempt_window", "ground_truth",
-                                      "replay", "replay_speed", "tls_cert", "tls_key"]
+                                      "replay", "replay_speed", "tls_cert", "tls_key",
+                                      "aggregate_rate", "trade_ratio", "liquidations_per_second", "contract_info_interval"]
             if let unknown = mapping.keys.first(where: { !known.contains($0) }) {
                 throw ValidationError("\(config): unknown setting \(unknown)")
             }
@@ -90,7 +95,11 @@ struct BinanceSim: AsyncParsableCommand {
         configuration.coinmPort = try value(coinmPort, "coinm_port", int) ?? 0
         configuration.host = try value(host, "host", text) ?? configuration.host
         configuration.seed = try value(seed, "seed") { UInt64("\($0)") } ?? configuration.seed
-        configuration.rate = try value(rate, "rate") { Double("\($0)") } ?? configuration.rate
+        let number: (Any) -> Double? = { Double("\($0)").flatMap { $0.isFinite ? $0 : nil } }
+        configuration.rate = try value(rate, "rate", number) ?? configuration.rate
+        configuration.aggregateRate = try value(aggregateRate, "aggregate_rate", number)
+        configuration.tradeRatio = try value(tradeRatio, "trade_ratio", number) ?? configuration.tradeRatio
+        configuration.liquidationsPerSecond = try value(liquidationsPerSecond, "liquidations_per_second", number) ?? configuration.liquidationsPerSecond
         configuration.maxStreamsPerConnection = try value(maxStreams, "max_streams", int) ?? configuration.maxStreamsPerConnection
         configuration.maxMessagesPerSecond = try value(maxMsgsPerSecond, "max_msgs_per_second", int) ?? configuration.maxMessagesPerSecond
         configuration.silentWrongRoute = silentWrongRoute || (file["silent_wrong_route"] as? Bool ?? false)
@@ -98,7 +107,7 @@ struct BinanceSim: AsyncParsableCommand {
         configuration.maxConnectionAttempts = try value(maxConnectionAttempts, "max_connection_attempts", int) ?? configuration.maxConnectionAttempts
         configuration.groundTruthPath = try value(groundTruth, "ground_truth", text)
         configuration.replayPath = try value(replay, "replay", text)
-        configuration.replaySpeed = try value(replaySpeed, "replay_speed") { Double("\($0)") } ?? configuration.replaySpeed
+        configuration.replaySpeed = try value(replaySpeed, "replay_speed", number) ?? configuration.replaySpeed
         let certificate = try value(tlsCert, "tls_cert", text)
         let key = try value(tlsKey, "tls_key", text)
         switch (certificate, key) {
@@ -106,8 +115,10 @@ struct BinanceSim: AsyncParsableCommand {
         case (nil, nil): break
         default: throw ValidationError("--tls-cert and --tls-key go together")
         }
-        for (flag, key, path) in [(lifetime, "lifetime", \SimulatorConfiguration.lifetime), (pingInterval, "ping_interval", \.pingInterval), (pongTimeout, "pong_timeout", \.pongTimeout),
-                                  (connectionAttemptWindow, "connection_attempt_window", \.connectionAttemptWindow)] {
+        for (flag, key, path) in [
+            (lifetime, "lifetime", \SimulatorConfiguration.lifetime), (pingInterval, "ping_interval", \.pingInterval), (pongTimeout, "pong_timeout", \.pongTimeout),
+            (contractInfoInterval, "contract_info_interval", \.contractInfoInterval), (connectionAttemptWindow, "connection_attempt_window", \.connectionAttemptWindow),
+        ] {
             if let raw = try value(flag, key, text) {
                 guard let duration = Self.parseDuration(raw) else { throw ValidationError("\(key): expected a duration like 24h, 90s or 500ms, got \(raw)") }
                 configuration[keyPath: path] = duration
@@ -131,6 +142,15 @@ struct BinanceSim: AsyncParsableCommand {
         }
         if let port = configuration.adminPort, !(0...65535).contains(port) {
             throw ValidationError("admin-port must be in 0…65535, got \(port)")
+        }
+        if let aggregate = configuration.aggregateRate, !(aggregate > 0) {
+            throw ValidationError("aggregate-rate must be positive (exchange actions per second across all symbols), got \(aggregate)")
+        }
+        guard (0...1).contains(configuration.tradeRatio) else {
+            throw ValidationError("trade-ratio must be between 0 and 1 (the share of exchange actions that are trades), got \(configuration.tradeRatio)")
+        }
+        guard (0...1).contains(configuration.liquidationsPerSecond) else {
+            throw ValidationError("liquidations-per-second must be between 0 and 1: Binance pushes at most one liquidation per symbol per second, got \(configuration.liquidationsPerSecond)")
         }
         return configuration
     }
