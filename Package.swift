@@ -64,7 +64,10 @@ let package = Package(
         // MARK: Binance
         .target(
             name: "BinanceStreams",
-            dependencies: ["BridgeCore"],
+            dependencies: [
+                "BridgeCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
 
@@ -128,7 +131,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"], swiftSettings: strictSettings),
-        .testTarget(name: "BinanceStreamsTests", dependencies: ["BinanceStreams"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "BinanceStreamsTests",
+            dependencies: ["BinanceStreams", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "BinanceSimulatorTests",
             dependencies: [

@@ -1,0 +1,93 @@
+import NIOCore
+import Testing
+@testable import BinanceStreams
+
+@Suite("Pool output buffer")
+struct StreamPoolEventsTests {
+    static func message(_ stream: String, _ n: Int) -> StreamPoolEvent {
+        .message(StreamMessage(stream: stream, bytes: ByteBuffer(string: "\(n)"), receiveTimeMicroseconds: Int64(n), connection: 1))
+    }
+
+    static func describe(_ event: StreamPoolEvent?) -> String {
+        switch event {
+        case .message(let message)?: "\(message.stream):\(String(buffer: message.bytes))"
+        case .dropped(let stream, let count)?: "dropped \(stream) \(count)"
+        case .lifecycle(let event)?: "\(event)"
+        case nil: "end"
+        }
+    }
+
+    @Test func deliversInOrderAndEndsAfterFinish() async {
+        let events = StreamPoolEvents(capacity: 10)
+        events.yield(Self.message("a", 1))
+        events.yield(.lifecycle(.resumed(stream: "a")))
+        events.yield(Self.message("a", 2))
+        events.finish()
+        events.yield(Self.message("a", 3))  // after finish: ignored
+        var seen: [String] = []
+        for await event in events { seen.append(Self.describe(event)) }
+        #expect(seen == ["a:1", "resumed(stream: \"a\")", "a:2"])
+    }
+
+    @Test func overflowDropsTheOldestMessagesAndReportsThemFirst() async {
+        let events = StreamPoolEvents(capacity: 3)
+        events.yield(.lifecycle(.confirmed(stream: "a", connection: 1)))
+        for n in 1...3 { events.yield(Self.message("a", n)) }
+        events.yield(Self.message("b", 4))   // drops a:1
+        events.yield(Self.message("b", 5))   // drops a:2
+        events.yield(Self.message("b", 6))   // drops a:3
+        events.yield(Self.message("b", 7))   // drops b:4
+        #expect(events.droppedCount == 4)
+        #expect(events.bufferedCount == 4)  // the lifecycle event and three messages
+        events.finish()
+        var seen: [String] = []
+        for await event in events { seen.append(Self.describe(event)) }
+        #expect(seen == ["dropped a 3", "dropped b 1", "confirmed(stream: \"a\", connection: 1)", "b:5", "b:6", "b:7"])
+    }
+
+    @Test func lifecycleEventsAreNeverDropped() async {
+        let events = StreamPoolEvents(capacity: 1)
+        for n in 0..<50 { events.yield(.lifecycle(.stale(stream: "s\(n)", silentForMicroseconds: 1))) }
+        events.yield(Self.message("a", 1))
+        events.yield(Self.message("a", 2))
+        events.finish()
+        var lifecycle = 0
+        var last = ""
+        for await event in events {
+            if case .lifecycle = event { lifecycle += 1 }
+            last = Self.describe(event)
+        }
+        #expect(lifecycle == 50)
+        #expect(last == "a:2")
+    }
+
+    @Test func aWaitingConsumerIsWokenAndCancellationEndsIteration() async {
+        let events = StreamPoolEvents(capacity: 4)
+        async let first = events.first { _ in true }
+        try? await Task.sleep(for: .milliseconds(50))
+        events.yield(Self.message("x", 9))
+        #expect(Self.describe(await first) == "x:9")
+
+        let waiting = Task { await events.first { _ in true } }
+        try? await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        #expect(await waiting.value == nil)
+    }
+
+    @Test func boundedUnderAFastProducer() async {
+        let events = StreamPoolEvents(capacity: 1_000)
+        for n in 0..<100_000 { events.yield(Self.message("s\(n % 7)", n)) }
+        #expect(events.bufferedCount == 1_000)
+        #expect(events.droppedCount == 99_000)
+        events.finish()
+        var drops = 0, messages = 0
+        for await event in events {
+            switch event {
+            case .dropped(_, let count): drops += count
+            case .message: messages += 1
+            default: break
+            }
+        }
+        #expect(drops == 99_000 && messages == 1_000)
+    }
+}
