@@ -24,7 +24,7 @@ struct BinanceSim: AsyncParsableCommand {
 
     @Option(help: "USD-M port (WebSocket + /fapi REST); 0 picks a free port.") var usdmPort: Int?
     @Option(help: "COIN-M port (WebSocket + /dapi REST); 0 picks a free port.") var coinmPort: Int?
-    @Option(help: "Admin HTTP port: GET /status, POST /faults/… (see README); 0 picks a free port. None unless given.") var adminPort: Int?
+    @Option(help: "Admin HTTP port: GET /status, POST /faults/… (docs/simulator.md); 0 picks a free port. None unless given.") var adminPort: Int?
     @Option(help: "Address to listen on.") var host: String?
     @Option(help: "Write {\"usdm\": N, \"coinm\": N, \"admin\": N} to this file once listening.") var portsFile: String?
     @Option(help: "Seed of the market: the same seed gives the same books, trades and ids.") var seed: UInt64?
