@@ -127,6 +127,9 @@ final class SimExchange {
         case .on(let ids)?: stalledOn = ids
         case nil: break
         }
+        // Each form is encoded once as a whole WebSocket frame and shared by every connection
+        // (server frames are unmasked, so the bytes are identical): one buffer, no per-write
+        // header or boxing.
         var raw: ByteBuffer?
         var combined: ByteBuffer?
         var delivered: [Int] = []
@@ -134,10 +137,10 @@ final class SimExchange {
             if let stalledOn, stalledOn.contains(connection.id) { continue }
             let buffer: ByteBuffer
             if connection.combined {
-                if combined == nil { combined = ByteBuffer(string: "{\"stream\":\"\(stream)\",\"data\":\(payload)}") }
+                if combined == nil { combined = SimFrame.text("{\"stream\":\"\(stream)\",\"data\":\(payload)}") }
                 buffer = combined!
             } else {
-                if raw == nil { raw = ByteBuffer(string: payload) }
+                if raw == nil { raw = SimFrame.text(payload) }
                 buffer = raw!
             }
             if connection.deliver(buffer) {

@@ -141,6 +141,12 @@ final class SimMarketFeed {
         init(start: Int64) {
             previousFinal = start
         }
+
+        mutating func add(_ change: SimSymbolModel.LevelChange) {
+            if changes.isEmpty { firstUpdateId = change.updateId }
+            lastUpdateId = change.updateId
+            changes[change.isBid ? change.price : -change.price] = (change.isBid, change.quantity)
+        }
     }
 
     private struct DepthAggregators {
@@ -282,11 +288,9 @@ final class SimMarketFeed {
         let symbol = instrument.streamSymbol
         for change in result.changes {
             for speed in Self.depthSpeeds {
-                var aggregator = depth[index].bySpeed[speed]!
-                if aggregator.changes.isEmpty { aggregator.firstUpdateId = change.updateId }
-                aggregator.lastUpdateId = change.updateId
-                aggregator.changes[change.isBid ? change.price : -change.price] = (change.isBid, change.quantity)
-                depth[index].bySpeed[speed] = aggregator
+                // Mutated in place: a copy out and back would copy the changes dictionary on
+                // every book change (it was 5 % of the simulator's CPU).
+                depth[index].bySpeed[speed]!.add(change)
             }
         }
         if let trade = result.trade {
@@ -317,19 +321,19 @@ final class SimMarketFeed {
     // MARK: Depth
 
     private func flushDepth(_ index: Int, speed: Int, now: Int64, wants: Wants, emit: Emit) {
-        var aggregator = depth[index].bySpeed[speed]!
         let model = models[index]
         let symbol = model.instrument.streamSymbol
         let suffix = speed == 250 ? "" : "@\(speed)ms"
-        if !aggregator.changes.isEmpty {
+        if !depth[index].bySpeed[speed]!.changes.isEmpty {
             let name = symbol + "@depth" + suffix
             if wants(name) {
-                emit(name, depthPayload(aggregator, model, now))
+                emit(name, depthPayload(depth[index].bySpeed[speed]!, model, now))
             }
-            aggregator.previousFinal = aggregator.lastUpdateId
-            aggregator.changes.removeAll(keepingCapacity: true)
-            depth[index].bySpeed[speed] = aggregator
+            // In place, keeping the dictionary's storage (no copy-on-write copy).
+            depth[index].bySpeed[speed]!.previousFinal = depth[index].bySpeed[speed]!.lastUpdateId
+            depth[index].bySpeed[speed]!.changes.removeAll(keepingCapacity: true)
         }
+        let aggregator = depth[index].bySpeed[speed]!
         for levels in [5, 10, 20] {
             let name = symbol + "@depth\(levels)" + suffix
             if wants(name) { emit(name, partialDepthPayload(levels: levels, aggregator, model, now)) }

@@ -68,9 +68,7 @@ extension SimWebSocketHandler {
         guard var writer = slow, let context else { return }
         writer.task?.cancel()
         slow = nil
-        while let frame = writer.queue.popFirst() {
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
-        }
+        while let frame = writer.queue.popFirst() { writeEncoded(frame) }
         context.flush()
     }
 
@@ -107,7 +105,7 @@ extension SimWebSocketHandler {
             writer.credit -= first.readableBytes
             writer.queuedBytes -= first.readableBytes
             writer.queue.removeFirst()
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: first)), promise: nil)
+            writeEncoded(first)
             wrote = true
         }
         slow = writer

@@ -17,6 +17,9 @@ final class SimWebSocketHandler: ChannelInboundHandler {
     private let exchange: SimExchange
     private let initialStreams: [String]
     private(set) var context: ChannelHandlerContext?
+    /// The context of NIO's frame encoder: writing through it sends pre-encoded frames (see
+    /// ``SimFrame``) to the socket without passing the encoder, in order with the frames that do.
+    private var rawContext: ChannelHandlerContext?
     private(set) var id = 0
     private(set) var closing = false
     /// Times (ms) of the last incoming messages, for the per-second limit.
@@ -55,6 +58,9 @@ final class SimWebSocketHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // NIO's upgrader always installs the encoder ahead of this handler.
+        rawContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+        assert(rawContext != nil, "WebSocketFrameEncoder missing from the pipeline")
         openedAt = SimExchange.wallClockMilliseconds()
         id = exchange.register(self)
         let configuration = exchange.configuration
@@ -95,15 +101,17 @@ final class SimWebSocketHandler: ChannelInboundHandler {
         slow = nil
         exchange.unregister(self)
         context = nil
+        rawContext = nil
     }
 
     // MARK: Outbound
 
-    /// Queues one data frame; false when the connection takes no data (closing, stalled).
-    func deliver(_ payload: ByteBuffer) -> Bool {
+    /// Queues one data frame, already encoded by ``SimFrame``; false when the connection takes
+    /// no data (closing, stalled).
+    func deliver(_ frame: ByteBuffer) -> Bool {
         guard let context, !closing, !stalled else { return false }
         if slow != nil {
-            enqueueSlow(payload)
+            enqueueSlow(frame)
         } else {
             // A client that does not read: Binance eventually drops it; we close once NIO's
             // buffer passes the high-water mark instead of buffering without bound.
@@ -111,10 +119,15 @@ final class SimWebSocketHandler: ChannelInboundHandler {
                 close(code: .policyViolation, reason: "slow consumer")
                 return false
             }
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
+            writeEncoded(frame)
         }
         messagesSent += 1
         return true
+    }
+
+    /// Writes a pre-encoded frame below the frame encoder.
+    func writeEncoded(_ frame: ByteBuffer) {
+        rawContext?.write(NIOAny(frame), promise: nil)
     }
 
     func flush() {
