@@ -98,13 +98,44 @@ final class SimExchange {
 
     /// Advances both markets to `now` (also used directly by tests).
     func advance(to now: Int64) {
+        // Since the 2026-06-30 merge these all-market streams carry both universes on both
+        // hosts (protocol §1): each market's rows go to the subscribers of both markets, and
+        // the `@arr` arrays of one tick are joined into one array, USD-M rows first.
+        var shared: [(market: BinanceMarket, stream: String, payload: String)] = []
         for market in BinanceMarket.allCases {
-            let marketSubscribers = subscribers[market]!
-            feeds[market]!.advance(to: now, wants: { marketSubscribers[$0] != nil }) { [self] stream, payload in
-                dispatch(market: market, stream: stream, payload: payload)
+            let own = subscribers[market]!
+            let other = subscribers[market == .usdm ? .coinm : .usdm]!
+            let wants: (String) -> Bool = { stream in
+                own[stream] != nil || (Self.crossMarketStreams.contains(stream) && other[stream] != nil)
+            }
+            feeds[market]!.advance(to: now, wants: wants) { [self] stream, payload in
+                if Self.crossMarketStreams.contains(stream) {
+                    shared.append((market, stream, payload))
+                } else {
+                    dispatch(market: market, stream: stream, payload: payload)
+                }
             }
         }
+        guard !shared.isEmpty else { return }
+        var arrays: [String: [String]] = [:]
+        var arrayOrder: [String] = []
+        for row in shared {
+            if row.stream.hasSuffix("@arr") && row.payload.hasPrefix("[") {
+                if arrays[row.stream] == nil { arrayOrder.append(row.stream) }
+                arrays[row.stream, default: []].append(String(row.payload.dropFirst().dropLast()))
+            } else {
+                for market in BinanceMarket.allCases { dispatch(market: market, stream: row.stream, payload: row.payload) }
+            }
+        }
+        for stream in arrayOrder {
+            let joined = "[" + arrays[stream]!.filter { !$0.isEmpty }.joined(separator: ",") + "]"
+            for market in BinanceMarket.allCases { dispatch(market: market, stream: stream, payload: joined) }
+        }
     }
+
+    /// All-market streams that carry both markets' rows on both hosts (protocol §1). The
+    /// `!forceOrder@arr` stream sends one object per liquidation, not an array.
+    static let crossMarketStreams: Set<String> = ["!bookTicker", "!ticker@arr", "!miniTicker@arr", "!forceOrder@arr", "!contractInfo"]
 
     static func wallClockMilliseconds() -> Int64 {
         var spec = timespec()

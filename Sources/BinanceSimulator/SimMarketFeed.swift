@@ -688,7 +688,7 @@ final class SimMarketFeed {
         json.endObject()
     }
 
-    private func tickerObject(_ index: Int, mini: Bool, now: Int64, into json: inout JSONWriter) {
+    private func tickerObject(_ index: Int, mini: Bool, now: Int64, allMarket: Bool = false, into json: inout JSONWriter) {
         let instrument = models[index].instrument
         let s = stats[index].ticker
         let quoteFormat = DecimalFormat(decimals: instrument.price.decimals + instrument.quantity.decimals)
@@ -716,6 +716,8 @@ final class SimMarketFeed {
             json.int("L", s.lastTradeId)
             json.int("n", s.trades)
         }
+        // All-market rows carry the universe marker since the 2026-06-30 merge (protocol §1).
+        if allMarket { json.int("st", instrument.market == .usdm ? 1 : 2) }
         json.endObject()
     }
 
@@ -733,7 +735,7 @@ final class SimMarketFeed {
             if wants(all) {
                 var json = JSONWriter(capacity: 400 * models.count)
                 json.beginArray()
-                for index in models.indices { tickerObject(index, mini: mini, now: now, into: &json) }
+                for index in models.indices { tickerObject(index, mini: mini, now: now, allMarket: true, into: &json) }
                 json.endArray()
                 emit(all, json.text)
             }
