@@ -113,35 +113,35 @@ struct SimFaultTests {
     @Test func stalledConnectionGoesSilentThenResumes() async throws {
         try await withBinanceSimulator(Self.configuration()) { simulator async throws in
             let stalled = Received(), healthy = Received()
-            let a = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: stalled)
+            let a = Self.client(simulator.ports.usdm, "/public/stream?streams=btcusdt@bookTicker", received: stalled)
             let ids = try await Self.connections(simulator, count: 1)
-            let b = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: healthy)
+            let b = Self.client(simulator.ports.usdm, "/public/stream?streams=btcusdt@bookTicker", received: healthy)
             _ = try await Self.connections(simulator, count: 2)
             try await Self.eventually("data flows") { stalled.messages.count > 3 }
-            try await simulator.inject(.stallConnection(.connection(ids[0]), seconds: 1))
+            try await simulator.inject(.stallConnection(.connection(ids[0]), seconds: 1.5))
+            let stalledAt = SimExchange.wallClockMilliseconds()
             #expect(try await simulator.status().connections.first { $0.id == ids[0] }?.faults == ["stalled"])
-            let stalledAt = ContinuousClock.now
-            let healthyBefore = healthy.messages.count
-            try await Task.sleep(for: .milliseconds(100))
-            let stalledBefore = stalled.messages.count
-            try await Task.sleep(for: .milliseconds(700))
-            // Silent while the other connection on the same stream keeps receiving.
-            #expect(stalled.messages.count == stalledBefore)
-            #expect(healthy.messages.count > healthyBefore + 10)
+            try await Self.eventually("resumes after the stall", timeout: .seconds(10)) {
+                try stalled.texts.contains { try Self.eventTime($0, "btcusdt@bookTicker").map { $0 > stalledAt + 1_500 } ?? false }
+            }
             #expect(!stalled.closed)
-            try await Self.eventually("resumes after the stall") { stalled.messages.count > stalledBefore }
-            #expect(ContinuousClock.now - stalledAt >= .milliseconds(950))
             a.cancel(); b.cancel()
+            // By event time (see stalledStreamIsSilentWhileItsNeighbourFlows): nothing from the
+            // stalled window on the stalled socket, while the other socket got that window.
+            let silent = try stalled.texts.compactMap { try Self.eventTime($0, "btcusdt@bookTicker") }
+            let flowing = try healthy.texts.compactMap { try Self.eventTime($0, "btcusdt@bookTicker") }
+            #expect(!silent.contains { $0 > stalledAt && $0 < stalledAt + 800 })
+            #expect(flowing.filter { $0 > stalledAt && $0 < stalledAt + 800 }.count > 10)
         }
     }
 
     @Test func ignoredPingsMakeAPingingClientGiveUp() async throws {
         try await withBinanceSimulator(Self.configuration()) { simulator async throws in
-            // Control: pings every 200 ms are answered, the connection lives.
+            // Control: pings every 400 ms are answered, the connection lives.
             let answered = Received()
-            let control = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", autoPing: .milliseconds(200), received: answered)
+            let control = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", autoPing: .milliseconds(400), received: answered)
             _ = try await Self.connections(simulator, count: 1)
-            try await Task.sleep(for: .milliseconds(900))
+            try await Task.sleep(for: .milliseconds(1_300))
             #expect(!answered.closed)
             control.cancel()
             _ = try? await control.value
@@ -149,7 +149,7 @@ struct SimFaultTests {
 
             try await simulator.inject(.ignorePings(.all, seconds: nil))  // nothing open yet: no-op
             let ignored = Received()
-            let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", autoPing: .milliseconds(200), received: ignored)
+            let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", autoPing: .milliseconds(400), received: ignored)
             let ids = try await Self.connections(simulator, count: 1)
             #expect(try await simulator.inject(.ignorePings(.connection(ids[0]), seconds: nil)).affected == 1)
             // The client's second ping finds the first unanswered and it closes ("Ping timeout").
@@ -166,6 +166,8 @@ struct SimFaultTests {
             let ids = try await Self.connections(simulator, count: 1)
             try await Self.eventually("data flows") { received.messages.count > 2 }
             try await simulator.inject(.slowWrites(.connection(ids[0]), bytesPerSecond: 2_000))
+            // Let frames written before the throttle finish arriving.
+            try await Task.sleep(for: .milliseconds(300))
             let start = received.messages.count
             try await Task.sleep(for: .seconds(1))
             let throttled = received.messages.dropFirst(start).reduce(0) { $0 + $1.text.utf8.count }
@@ -224,17 +226,31 @@ struct SimFaultTests {
             _ = try await Self.connections(simulator, count: 1)
             try await Self.eventually("trades flow") { received.count(containing: "btcusdt@aggTrade") > 3 }
             try await simulator.inject(.stallStream(market: .usdm, stream: "btcusdt@aggTrade", connection: nil, seconds: 1.5))
+            // Every tick run after the stall took effect has an event time after this instant
+            // (event times are scheduled tick times, never later than when the tick runs).
+            let stalledAt = SimExchange.wallClockMilliseconds()
             #expect(try await simulator.status().stalledStreams == ["usdm:btcusdt@aggTrade"])
-            try await Task.sleep(for: .milliseconds(100))
-            let trades = received.count(containing: "btcusdt@aggTrade")
-            let marks = received.count(containing: "btcusdt@markPrice@1s")
-            try await Task.sleep(for: .milliseconds(1_150))
-            #expect(received.count(containing: "btcusdt@aggTrade") == trades)
-            #expect(received.count(containing: "btcusdt@markPrice@1s") >= marks + 1)
-            try await Self.eventually("trades resume") { received.count(containing: "btcusdt@aggTrade") > trades }
+            try await Self.eventually("trades resume", timeout: .seconds(10)) {
+                try received.texts.contains { try Self.eventTime($0, "btcusdt@aggTrade").map { $0 > stalledAt + 1_500 } ?? false }
+            }
             #expect(try await simulator.status().stalledStreams.isEmpty)
             task.cancel()
+            // Judged by event time, not arrival time, so a slow test machine cannot blur it:
+            // no trade from the stalled window (with 700 ms of slack for a late loop at the
+            // end), while the mark price of the same connection kept coming.
+            let trades = try received.texts.compactMap { try Self.eventTime($0, "btcusdt@aggTrade") }
+            let marks = try received.texts.compactMap { try Self.eventTime($0, "btcusdt@markPrice@1s") }
+            #expect(!trades.contains { $0 > stalledAt && $0 < stalledAt + 800 })
+            #expect(trades.contains { $0 <= stalledAt } && trades.contains { $0 > stalledAt + 1_500 })
+            #expect(marks.contains { $0 > stalledAt && $0 < stalledAt + 1_500 })
         }
+    }
+
+    /// `E` of a combined frame of `stream`, or nil for other streams.
+    static func eventTime(_ text: String, _ stream: String) throws -> Int64? {
+        guard text.hasPrefix(#"{"stream":"\#(stream)""#) else { return nil }
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        return ((object["data"] as? [String: Any])?["E"] as? NSNumber)?.int64Value
     }
 
     @Test func sequenceGapBreaksThePuChainExactlyOnce() async throws {
