@@ -42,12 +42,7 @@ final class SimAdminHandler: ChannelInboundHandler {
             guard let head else { return }
             self.head = nil
             let (status, body) = respond(to: head)
-            var responseHead = HTTPResponseHead(version: head.version, status: status)
-            responseHead.headers.add(name: "Content-Type", value: "application/json")
-            responseHead.headers.add(name: "Content-Length", value: String(body.utf8.count))
-            context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            _ = SimRESTHandler.writeJSONResponse(context: context, version: head.version, status: status, body: body)
         }
     }
 

@@ -32,14 +32,19 @@ final class SimRESTHandler: ChannelInboundHandler, RemovableChannelHandler {
             if rejectHandshake {
                 (status, headers, body) = Self.error(.tooManyRequests, -1003, "Too many connection attempts; retry later.", headers: ["Retry-After": "60", "Connection": "close"])
             }
-            var responseHead = HTTPResponseHead(version: head.version, status: status, headers: headers)
-            responseHead.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
-            responseHead.headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
-            context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
-            let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            let written = Self.writeJSONResponse(context: context, version: head.version, status: status, headers: headers, body: body)
             if rejectHandshake { written.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) } }
         }
+    }
+
+    /// Writes a complete JSON response (head, body, end); the admin API answers the same way.
+    static func writeJSONResponse(context: ChannelHandlerContext, version: HTTPVersion, status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: String) -> EventLoopFuture<Void> {
+        var responseHead = HTTPResponseHead(version: version, status: status, headers: headers)
+        responseHead.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
+        responseHead.headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
+        context.write(NIOAny(HTTPServerResponsePart.head(responseHead)), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        return context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
     }
 
     private static func error(_ status: HTTPResponseStatus, _ code: Int, _ message: String, headers: HTTPHeaders = [:]) -> (HTTPResponseStatus, HTTPHeaders, String) {

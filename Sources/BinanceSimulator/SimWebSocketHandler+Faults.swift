@@ -22,24 +22,26 @@ struct SlowWriter {
 extension SimWebSocketHandler {
     /// Stalls the connection (nothing sent, nothing read) for `seconds`, or until cleared.
     func stall(seconds: Double?) {
-        guard let context, !closing else { return }
+        guard !closing else { return }
         stalled = true
         stallEnd?.cancel()
-        stallEnd = seconds.map { seconds in
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            return context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) { bound.value.stalled = false }
-        }
+        stallEnd = scheduleEnd(after: seconds) { $0.stalled = false }
     }
 
     /// Leaves client pings unanswered for `seconds`, or until cleared.
     func ignorePings(seconds: Double?) {
-        guard let context, !closing else { return }
+        guard !closing else { return }
         ignoringPings = true
         ignorePingsEnd?.cancel()
-        ignorePingsEnd = seconds.map { seconds in
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            return context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) { bound.value.ignoringPings = false }
-        }
+        ignorePingsEnd = scheduleEnd(after: seconds) { $0.ignoringPings = false }
+    }
+
+    /// Runs `end` on this handler after `seconds` (nil: never, the fault lasts until cleared).
+    private func scheduleEnd(after seconds: Double?, _ end: @escaping (SimWebSocketHandler) -> Void) -> Scheduled<Void>? {
+        guard let seconds, let context else { return nil }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let endBound = NIOLoopBound(end, eventLoop: context.eventLoop)
+        return context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) { endBound.value(bound.value) }
     }
 
     /// Throttles data frames to `bytesPerSecond`.

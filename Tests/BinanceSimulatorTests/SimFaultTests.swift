@@ -449,14 +449,25 @@ struct SimFaultTests {
             }
         }
         try capture.write(toFile: path, atomically: true, encoding: .utf8)
-        try await withBinanceSimulator(Self.configuration { $0.replayPath = path; $0.replaySpeed = 2 }) { simulator async throws in
+        let truth = path + ".truth"
+        defer { try? FileManager.default.removeItem(atPath: truth) }
+        try await withBinanceSimulator(Self.configuration { $0.replayPath = path; $0.replaySpeed = 2; $0.groundTruthPath = truth }) { simulator async throws in
             let received = Received()
             let task = Self.client(simulator.ports.usdm, "/market/ws/btcusdt@aggTrade", received: received)
             try await Self.eventually("whole capture replayed") { received.messages.count == payloads.count }
             #expect(received.texts == payloads)
-            // 500 ms apart in the capture, replayed at speed 2: 250 ms apart, 750 ms in all.
-            let span = received.messages.last!.at - received.messages.first!.at
-            #expect(span >= .milliseconds(600) && span < .milliseconds(2_500), "\(span)")
+            // 500 ms apart in the capture, replayed at speed 2: record i is sent no earlier than
+            // 250 ms × i after the first (the simulator's own send times; a late loop can only
+            // delay, so this holds on a loaded machine too).
+            try await simulator.flushGroundTruth()
+            let sent = try String(contentsOfFile: truth, encoding: .utf8).split(separator: "\n").map { line in
+                try #require((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["send_time_us"] as? NSNumber).int64Value
+            }
+            #expect(sent.count == payloads.count)
+            for (index, time) in sent.enumerated() {
+                #expect(time - sent[0] >= Int64(index) * 250_000 - 15_000, "record \(index) sent \(time - sent[0]) µs after the first")
+            }
+            #expect(sent.last! - sent[0] < 5_000_000)
             let status = try await simulator.status()
             #expect(status.replayMalformedLines == 1)
             #expect(status.replayedRecords == payloads.count + 1)
