@@ -36,22 +36,30 @@ struct SimFaultTests {
 
     /// Starts a client on `path` that records every text message until the server closes or
     /// the task is cancelled.
-    static func client(_ port: Int, _ path: String, autoPing: Duration? = nil, received: Received) -> Task<Void, any Error> {
+    static func client(_ port: Int, _ path: String, autoPing: Duration? = nil, received: Received, expectFailure: Bool = false) -> Task<Void, any Error> {
         Task {
             var configuration = WebSocketClientConfiguration()
             configuration.maxFrameSize = 1 << 24
             if let autoPing { configuration.autoPing = .enabled(timePeriod: autoPing) }
-            let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)\(path)", configuration: configuration, logger: SimProtocolTests.logger) { inbound, _, _ in
-                for try await message in inbound.messages(maxSize: 1 << 24) {
-                    if case .text(let text) = message { received.append(text) }
+            do {
+                let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)\(path)", configuration: configuration, logger: SimProtocolTests.logger) { inbound, _, _ in
+                    for try await message in inbound.messages(maxSize: 1 << 24) {
+                        if case .text(let text) = message { received.append(text) }
+                    }
                 }
+                received.finish(close?.closeCode)
+            } catch {
+                // A client that could not connect says why, instead of a later timeout.
+                if !expectFailure && !Task.isCancelled { Issue.record("client \(path) failed: \(error)") }
+                throw error
             }
-            received.finish(close?.closeCode)
         }
     }
 
-    /// Waits (bounded) until `condition` holds.
-    static func eventually(_ what: Comment, timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws {
+    /// Waits (bounded) until `condition` holds. The default is generous because CPU-bound
+    /// tests running in parallel can occupy both of the cooperative pool's threads for
+    /// seconds on a 2-core machine, starving the clients' tasks.
+    static func eventually(_ what: Comment, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return }
@@ -121,7 +129,7 @@ struct SimFaultTests {
             try await simulator.inject(.stallConnection(.connection(ids[0]), seconds: 1.5))
             let stalledAt = SimExchange.wallClockMilliseconds()
             #expect(try await simulator.status().connections.first { $0.id == ids[0] }?.faults == ["stalled"])
-            try await Self.eventually("resumes after the stall", timeout: .seconds(10)) {
+            try await Self.eventually("resumes after the stall") {
                 try stalled.texts.contains { try Self.eventTime($0, "btcusdt@bookTicker").map { $0 > stalledAt + 1_500 } ?? false }
             }
             #expect(!stalled.closed)
@@ -153,7 +161,7 @@ struct SimFaultTests {
             let ids = try await Self.connections(simulator, count: 1)
             #expect(try await simulator.inject(.ignorePings(.connection(ids[0]), seconds: nil)).affected == 1)
             // The client's second ping finds the first unanswered and it closes ("Ping timeout").
-            try await Self.eventually("client gives up", timeout: .seconds(3)) { ignored.closed }
+            try await Self.eventually("client gives up") { ignored.closed }
             #expect(ignored.messages.count > 0)
             _ = try? await task.value
         }
@@ -230,7 +238,7 @@ struct SimFaultTests {
             // (event times are scheduled tick times, never later than when the tick runs).
             let stalledAt = SimExchange.wallClockMilliseconds()
             #expect(try await simulator.status().stalledStreams == ["usdm:btcusdt@aggTrade"])
-            try await Self.eventually("trades resume", timeout: .seconds(10)) {
+            try await Self.eventually("trades resume") {
                 try received.texts.contains { try Self.eventTime($0, "btcusdt@aggTrade").map { $0 > stalledAt + 1_500 } ?? false }
             }
             #expect(try await simulator.status().stalledStreams.isEmpty)
@@ -293,7 +301,7 @@ struct SimFaultTests {
         try await withBinanceSimulator(Self.configuration()) { simulator async throws in
             try await simulator.inject(.refuseConnections(seconds: 0.8))
             let refused = Received()
-            let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: refused)
+            let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: refused, expectFailure: true)
             await #expect(throws: (any Error).self) { try await task.value }
             #expect(try await simulator.status().connectionsRefused == 1)
             try await Task.sleep(for: .milliseconds(900))
