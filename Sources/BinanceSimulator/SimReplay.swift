@@ -91,7 +91,7 @@ final class SimReplay {
 
     /// Parses one capture line, keeping the payload's exact bytes.
     static func parse(_ bytes: UnsafeRawBufferPointer) -> Line {
-        var scanner = SimJSONScanner(bytes)
+        var scanner = JSONFieldScanner(bytes)
         guard let fields = scanner.topLevelFields() else { return .malformed }
         var time: Int64?
         var market = BinanceMarket.usdm
@@ -104,10 +104,10 @@ final class SimReplay {
                 guard let number = Int64(String(decoding: value, as: UTF8.self)) else { return .malformed }
                 time = number
             case "market":
-                guard let name = SimJSONScanner.plainString(value), let parsed = BinanceMarket(rawValue: name) else { return .malformed }
+                guard let name = JSONFieldScanner.plainString(value), let parsed = BinanceMarket(rawValue: name) else { return .malformed }
                 market = parsed
             case "stream":
-                guard let name = SimJSONScanner.plainString(value) else { return .malformed }
+                guard let name = JSONFieldScanner.plainString(value) else { return .malformed }
                 stream = name
             case "payload":
                 payload = String(decoding: value, as: UTF8.self)
@@ -119,109 +119,5 @@ final class SimReplay {
         }
         guard let time, let stream, let payload else { return .malformed }
         return .record(Record(timeMicroseconds: time, market: market, stream: stream, payload: payload))
-    }
-}
-
-/// Finds the byte ranges of a JSON object's top-level values without decoding them.
-struct SimJSONScanner {
-    private let bytes: UnsafeRawBufferPointer
-    private var index = 0
-
-    init(_ bytes: UnsafeRawBufferPointer) {
-        self.bytes = bytes
-    }
-
-    /// (key, value range) of each top-level member, or nil if the text is not one object.
-    mutating func topLevelFields() -> [(String, Range<Int>)]? {
-        var fields: [(String, Range<Int>)] = []
-        skipSpace()
-        guard take(UInt8(ascii: "{")) else { return nil }
-        skipSpace()
-        if take(UInt8(ascii: "}")) { return trailingSpaceOnly() ? fields : nil }
-        while true {
-            skipSpace()
-            let keyStart = index
-            guard skipString() else { return nil }
-            guard let key = Self.plainString(UnsafeRawBufferPointer(rebasing: bytes[keyStart..<index])) else { return nil }
-            skipSpace()
-            guard take(UInt8(ascii: ":")) else { return nil }
-            skipSpace()
-            let valueStart = index
-            guard skipValue(depth: 0) else { return nil }
-            fields.append((key, valueStart..<index))
-            skipSpace()
-            if take(UInt8(ascii: ",")) { continue }
-            guard take(UInt8(ascii: "}")) else { return nil }
-            return trailingSpaceOnly() ? fields : nil
-        }
-    }
-
-    /// The contents of a JSON string without escapes (stream names, markets), else nil.
-    static func plainString(_ value: UnsafeRawBufferPointer) -> String? {
-        guard value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") else { return nil }
-        let inner = UnsafeRawBufferPointer(rebasing: value[1..<(value.count - 1)])
-        guard !inner.contains(UInt8(ascii: "\\")), !inner.contains(UInt8(ascii: "\"")) else { return nil }
-        return String(decoding: inner, as: UTF8.self)
-    }
-
-    private mutating func trailingSpaceOnly() -> Bool {
-        skipSpace()
-        return index == bytes.count
-    }
-
-    private mutating func skipSpace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
-    }
-
-    private mutating func take(_ byte: UInt8) -> Bool {
-        guard index < bytes.count, bytes[index] == byte else { return false }
-        index += 1
-        return true
-    }
-
-    private mutating func skipString() -> Bool {
-        guard take(UInt8(ascii: "\"")) else { return false }
-        while index < bytes.count {
-            switch bytes[index] {
-            case UInt8(ascii: "\\"): index += 2
-            case UInt8(ascii: "\""):
-                index += 1
-                return true
-            default: index += 1
-            }
-        }
-        return false
-    }
-
-    /// Skips one value; nesting is bounded so a hostile line cannot exhaust the stack.
-    private mutating func skipValue(depth: Int) -> Bool {
-        guard depth < 64, index < bytes.count else { return false }
-        switch bytes[index] {
-        case UInt8(ascii: "\""): return skipString()
-        case UInt8(ascii: "{"), UInt8(ascii: "["):
-            let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
-            let isObject = close == UInt8(ascii: "}")
-            index += 1
-            skipSpace()
-            if take(close) { return true }
-            while true {
-                skipSpace()
-                if isObject {
-                    guard skipString() else { return false }
-                    skipSpace()
-                    guard take(UInt8(ascii: ":")) else { return false }
-                    skipSpace()
-                }
-                guard skipValue(depth: depth + 1) else { return false }
-                skipSpace()
-                if take(UInt8(ascii: ",")) { continue }
-                return take(close)
-            }
-        default:
-            // Numbers and literals: up to the next delimiter.
-            let start = index
-            while index < bytes.count, !",}] \t\r\n".utf8.contains(bytes[index]) { index += 1 }
-            return index > start
-        }
     }
 }
