@@ -278,8 +278,10 @@ public struct StreamPoolStateMachine: Sendable, Equatable {
     @discardableResult
     public mutating func connectionClosed(_ id: PoolConnectionID) -> [BinanceStreamName] {
         guard let connection = connectionsByID.removeValue(forKey: id) else { return [] }
-        if let old = connection.replacing { connectionsByID[old]?.replacement = nil }
-        if let replacement = connection.replacement { connectionsByID[replacement]?.replacing = nil }
+        if let old = connection.replacing, connectionsByID[old]?.replacement == id { connectionsByID[old]?.replacement = nil }
+        if let replacement = connection.replacement, connectionsByID[replacement]?.replacing == id {
+            connectionsByID[replacement]?.replacing = nil
+        }
         let orphans = connection.streams.filter { entries[$0]?.connection == id }.sorted()
         for stream in orphans { entries[stream] = nil }
         return orphans
