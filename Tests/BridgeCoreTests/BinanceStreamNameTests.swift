@@ -167,6 +167,18 @@ struct BinanceStreamNameTests {
         }
     }
 
+    @Test func aRequestIsValidatedWholeListingEveryOffender() throws {
+        let good = ["btcusdt@aggTrade", "!bookTicker"]
+        #expect(try BinanceStreamName.parseAll(good, market: .usdm).get().map(\.rawValue) == good)
+        let result = BinanceStreamName.parseAll(["btcusdt@aggTrade", "BTCUSDT@aggTrade", "x@nope", "!bookTicker"], market: .usdm)
+        guard case .failure(let failure) = result else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(failure.names == ["BTCUSDT@aggTrade", "x@nope"])
+        #expect(failure.errors.map(\.reason) == [.upperCaseSymbol, .unknownType("nope")])
+    }
+
     @Test func lengthLimitIsInclusive() throws {
         let longest = String(repeating: "a", count: BinanceStreamName.maximumLength - "@aggTrade".count) + "@aggTrade"
         #expect(longest.utf8.count == BinanceStreamName.maximumLength)

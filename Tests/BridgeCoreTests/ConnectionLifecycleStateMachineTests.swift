@@ -230,6 +230,23 @@ struct ConnectionLifecycleStateMachineTests {
         #expect(lifecycle.poll(at: .s(1020), attempts: &quota) == [.openReplacement])
     }
 
+    @Test func aFailedReplacementIsRetriedAfterTheOverlapTimeout() {
+        var quota = Self.freeQuota()
+        var configuration = StreamPoolConfiguration()
+        configuration.connectionLifetime = .seconds(1000)
+        configuration.rotationMargin = .seconds(100)
+        configuration.idleTimeout = .seconds(5000)
+        configuration.pingInterval = .seconds(4000)
+        var lifecycle = Self.open(at: .zero, configuration)
+        #expect(lifecycle.poll(at: .s(900), attempts: &quota) == [.openReplacement])
+        lifecycle.replacementFailed(at: .s(910))
+        #expect(!lifecycle.isRotating)
+        #expect(lifecycle.replacementReady(at: .s(911)).isEmpty)
+        #expect(lifecycle.nextDeadline == .s(970))
+        #expect(lifecycle.poll(at: FakeInstant.s(970).justBefore, attempts: &quota).isEmpty)
+        #expect(lifecycle.poll(at: .s(970), attempts: &quota) == [.openReplacement])
+    }
+
     @Test func closeStopsForGood() {
         var lifecycle = Self.open(at: .zero)
         #expect(lifecycle.close() == [.close(.shutdown)])

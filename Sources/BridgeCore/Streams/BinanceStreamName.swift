@@ -42,6 +42,18 @@ public struct BinanceStreamName: Hashable, Sendable, Comparable, CustomStringCon
         }
     }
 
+    /// Parses a whole request's names (a control command is validated whole, Redis contract
+    /// §1): every name, or every rejection in request order so that the reply can list all
+    /// the offending streams.
+    public static func parseAll(_ names: [String], market: BinanceMarket) -> Result<[BinanceStreamName], BinanceStreamNameErrors> {
+        var parsed: [BinanceStreamName] = []
+        var errors: [BinanceStreamNameError] = []
+        for name in names {
+            do { parsed.append(try BinanceStreamName(name, market: market)) } catch { errors.append(error) }
+        }
+        return errors.isEmpty ? .success(parsed) : .failure(BinanceStreamNameErrors(errors: errors))
+    }
+
     /// True for the all-market (`!…`) streams, which have no symbol.
     public var isAllMarket: Bool { symbol == nil }
 

@@ -76,3 +76,14 @@ public struct BinanceStreamNameError: Error, Sendable, Equatable, CustomStringCo
         return "stream \"\(name)\" (\(market.rawValue)): \(why)"
     }
 }
+
+/// Every rejected name of one request (``BinanceStreamName/parseAll(_:market:)``).
+public struct BinanceStreamNameErrors: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The rejections, in request order.
+    public var errors: [BinanceStreamNameError]
+
+    /// The names rejected, in request order (the reply's `streams`).
+    public var names: [String] { errors.map(\.name) }
+
+    public var description: String { errors.map(\.description).joined(separator: "; ") }
+}
