@@ -105,6 +105,31 @@ struct OverlapDeduplicatorTests {
         }
     }
 
+    @Test func theNewConnectionMayStartBeforeTheOverlapBegan() {
+        // The old connection delivered 0..<prefix before the deduplicator existed; the new
+        // one starts anywhere, possibly inside that prefix: those frames are duplicates.
+        var random = LCG(seed: 7)
+        for round in 0..<300 {
+            let count = 10 + random.next(30)
+            let prefix = 1 + random.next(count / 2)
+            let truth = (0..<count).map { UInt64($0) &* 0x2545_F491_4F6C_DD1D &+ 3 }
+            let newStart = random.next(count)
+            var events: [(Dedup.Source, Int)] = []
+            var old = prefix, new = newStart
+            while old < count || new < count {
+                if new >= count || (old < count && random.next(2) == 0) {
+                    events.append((.old, old)); old += 1
+                } else {
+                    events.append((.new, new)); new += 1
+                }
+            }
+            var dedup = Dedup(capacityPerStream: 64)
+            var delivered = Self.run(&dedup, truth: truth, events: events)
+            delivered += Self.finish(&dedup)
+            #expect(delivered == Array(prefix..<count), "round \(round): prefix \(prefix), start \(newStart)")
+        }
+    }
+
     @Test func aSwitchOverBeforeAlignmentStillDeliversEverythingOnce() {
         // The switch-over comes while the new connection is still behind: the frames it
         // still owes are dropped when they arrive.

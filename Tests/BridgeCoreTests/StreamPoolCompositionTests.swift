@@ -105,4 +105,74 @@ struct StreamPoolCompositionTests {
         let gap = harness.lifecycles[PoolConnectionID(1)]!.frameReceived(at: .s(42), isData: true)
         #expect(gap == .init(connection: PoolConnectionID(1), gapStart: .s(40), gapEnd: .s(42), failedAttempts: 0))
     }
+
+    @Test func rotationTimelineSwitchesOverWithoutLossOrDuplicates() throws {
+        var configuration = StreamPoolConfiguration()
+        configuration.connectionLifetime = .seconds(1000)
+        configuration.rotationMargin = .seconds(100)
+        configuration.idleTimeout = .seconds(5000)
+        configuration.pingInterval = .seconds(4000)
+        var harness = Harness(configuration)
+        let a = stream("btcusdt@aggTrade"), b = stream("ethusdt@aggTrade")
+        try harness.subscribe([a, b], at: .zero)
+        harness.step(at: .zero)
+        let old = PoolConnectionID(1)
+        #expect(harness.trackers[old]!.isFullyConfirmed)
+
+        // Each stream's sequence: payload n of stream s has fingerprint s × 1000 + n.
+        var delivered: [String: [Int]] = [:]
+        var dedup: OverlapDeduplicator<String, Int>?
+        func frame(_ name: BinanceStreamName, _ n: Int, from id: PoolConnectionID, at now: FakeInstant) {
+            _ = harness.lifecycles[id]!.frameReceived(at: now, isData: true)
+            let fingerprint = UInt64(name == a ? 1000 + n : 2000 + n)
+            if var merging = dedup {
+                let out = merging.receive(n, fingerprint: fingerprint, stream: name.rawValue, from: id == old ? .old : .new)
+                dedup = merging
+                delivered[name.rawValue, default: []] += out
+            } else {
+                delivered[name.rawValue, default: []].append(n)
+            }
+        }
+        for n in 0..<5 { frame(a, n, from: old, at: .s(Int64(890 + n))) }
+        var attempts = ConnectionAttemptQuota<FakeInstant>()  // (not harness's: one access at a time)
+
+        // T + 900 s (lifetime − margin): open a replacement carrying the same streams.
+        #expect(harness.lifecycles[old]!.poll(at: FakeInstant.s(900).justBefore, attempts: &attempts).isEmpty)
+        #expect(harness.lifecycles[old]!.poll(at: .s(900), attempts: &attempts) == [.openReplacement])
+        let begun = harness.pool.beginReplacement(of: old)
+        let replacement = try #require(begun)
+        harness.trackers[replacement.new] = Tracker(connection: replacement.new, configuration: configuration)
+        harness.trackers[replacement.new]!.subscribe(replacement.streams)
+        harness.lifecycles[replacement.new] = Lifecycle(connection: replacement.new, configuration: configuration)
+        harness.lifecycles[replacement.new]!.start(at: .s(900))
+        dedup = OverlapDeduplicator(capacityPerStream: configuration.rotationBufferPerStream)
+        harness.step(at: .s(900))
+        #expect(harness.trackers[replacement.new]!.isFullyConfirmed)
+        #expect(harness.pool.subscriptions.allSatisfy { $0.connection == old && $0.state == .confirmed })
+
+        // Overlap: the new socket starts at a:4 (behind), then runs ahead of the old one.
+        frame(a, 4, from: replacement.new, at: .ms(900_100))
+        frame(a, 5, from: replacement.new, at: .ms(900_200))
+        frame(a, 6, from: replacement.new, at: .ms(900_300))
+        frame(a, 5, from: old, at: .ms(900_400))
+        frame(b, 0, from: replacement.new, at: .ms(900_500))  // b is quiet on the old socket
+        frame(a, 6, from: old, at: .ms(900_600))
+        frame(a, 7, from: old, at: .ms(900_700))
+
+        // Ready (all confirmed, delivered): switch over, close the old connection for good.
+        #expect(harness.lifecycles[old]!.replacementReady(at: .s(901)) == [.switchOver])
+        for release in dedup!.finish() { delivered[release.stream, default: []] += release.payloads }
+        #expect(harness.pool.completeReplacement(of: old) == replacement.new)
+        #expect(harness.lifecycles[old]!.closed(at: .s(902), unitRandom: 0).isEmpty)
+        #expect(harness.lifecycles[old]!.state == .closed)
+        harness.pool.connectionClosed(old)
+        frame(a, 7, from: replacement.new, at: .s(903))
+        frame(a, 8, from: replacement.new, at: .s(904))
+        frame(b, 1, from: replacement.new, at: .s(904))
+
+        #expect(delivered[a.rawValue] == Array(0...8))
+        #expect(delivered[b.rawValue] == [0, 1])
+        #expect(harness.pool.connections.map(\.id) == [replacement.new])
+        #expect(harness.pool.subscriptions.allSatisfy { $0.connection == replacement.new && $0.state == .confirmed })
+    }
 }

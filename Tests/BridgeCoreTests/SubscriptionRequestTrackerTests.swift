@@ -79,10 +79,16 @@ struct SubscriptionRequestTrackerTests {
         #expect(tracker.replyReceived(id: second.id, outcome: .error(code: 2, message: "Invalid request")) == [
             .failed(Self.streams(1, from: 2), reason: "Binance error 2: Invalid request")
         ])
+        #expect(!tracker.isFullyConfirmed)
         #expect(tracker.replyReceived(id: first.id, outcome: .success) == [.confirmed(Self.streams(2))])
+        #expect(tracker.confirmedStreams == Set(Self.streams(2)))
+        #expect(!tracker.isFullyConfirmed)  // the third failed
+        tracker.unsubscribe(Self.streams(1, from: 2))
+        #expect(tracker.isFullyConfirmed)
         #expect(tracker.replyReceived(id: first.id, outcome: .success) == nil)
         #expect(tracker.replyReceived(id: 99, outcome: .success) == nil)
-        #expect(tracker.nextAction(at: .s(1), quota: &quota) == .idle)
+        // The refused stream was sent, so leaving it takes an UNSUBSCRIBE (harmless if absent).
+        #expect(Self.sent(tracker.nextAction(at: .s(1), quota: &quota))?.method == .unsubscribe)
     }
 
     // MARK: Timeouts and retries

@@ -7,7 +7,8 @@
 ///   last `capacityPerStream`) until the stream switches;
 /// - frames from the new connection are buffered (at most `capacityPerStream`) until the
 ///   two sequences align: the buffered sequence matches the old history at exactly one
-///   offset and reaches (or passes) the old connection's latest frame. The stream then
+///   offset (it may start before the oldest remembered frame: those frames were delivered)
+///   and reaches (or passes) the old connection's latest frame. The stream then
 ///   switches: the buffered frames the old connection has not delivered are delivered,
 ///   and from then on the new connection's frames are delivered and the old one's dropped;
 /// - if the sequences match at several offsets (identical payloads repeated), it waits for
@@ -93,11 +94,15 @@ public struct OverlapDeduplicator<Key: Hashable & Sendable, Payload: Sendable>: 
         if isFinished && streams[stream] == nil {
             return source == .new ? [payload] : []
         }
-        if streams[stream] == nil {
-            streams[stream] = StreamState()
+        // Taken out of the dictionary so that its arrays stay uniquely referenced (appending
+        // to a copy would copy the whole history on every frame).
+        var state: StreamState
+        if let existing = streams.removeValue(forKey: stream) {
+            state = existing
+        } else {
+            state = StreamState()
             order.append(stream)
         }
-        var state = streams[stream]!
         defer { streams[stream] = state }
         if state.switched {
             guard source == .new else {
@@ -173,15 +178,19 @@ public struct OverlapDeduplicator<Key: Hashable & Sendable, Payload: Sendable>: 
 
     // MARK: Alignment
 
-    /// Offsets `i` of the old history at which the buffered new sequence starts: at least
-    /// one frame overlaps and every overlapping frame matches.
+    /// Offsets `i` at which the buffered new sequence starts relative to the old history
+    /// (`new[j]` is `old[i + j]`; a negative `i` means the new connection started before the
+    /// oldest remembered frame, which the old connection has delivered): at least one frame
+    /// overlaps and every overlapping frame matches.
     private static func alignments(old: [UInt64], new: [Frame]) -> [Int] {
-        guard let first = new.first else { return [] }
+        guard !old.isEmpty, !new.isEmpty else { return [] }
         var offsets: [Int] = []
-        for start in old.indices where old[start] == first.fingerprint {
-            let overlap = min(new.count, old.count - start)
-            if (1..<max(overlap, 1)).allSatisfy({ old[start + $0] == new[$0].fingerprint }) {
-                offsets.append(start)
+        for offset in (1 - new.count)..<old.count {
+            let first = max(0, -offset)  // first overlapping index in `new`
+            let end = min(new.count, old.count - offset)
+            guard old[offset + first] == new[first].fingerprint else { continue }
+            if (first + 1..<end).allSatisfy({ old[offset + $0] == new[$0].fingerprint }) {
+                offsets.append(offset)
             }
         }
         return offsets
@@ -192,7 +201,7 @@ public struct OverlapDeduplicator<Key: Hashable & Sendable, Payload: Sendable>: 
     private mutating func switchStream(_ state: inout StreamState, offset: Int) -> [Payload] {
         let alreadyDelivered = state.oldHistory.count - offset
         let payloads = state.buffer.dropFirst(alreadyDelivered).map(\.payload)
-        let end = offset + state.buffer.count
+        let end = offset + state.buffer.count  // ≥ 1: at least one frame overlaps
         state.owed = end < state.oldHistory.count ? state.oldHistory[end...] : []
         statistics.duplicatesDropped += min(alreadyDelivered, state.buffer.count)
         state.switched = true

@@ -90,6 +90,8 @@ where Instant.Duration == Duration, Instant: Sendable {
 
     /// Streams this connection should carry: subscribed and not unsubscribed since.
     public private(set) var desiredStreams: Set<BinanceStreamName> = []
+    /// Desired streams whose latest SUBSCRIBE on the current socket was acknowledged.
+    public private(set) var confirmedStreams: Set<BinanceStreamName> = []
     /// Whether the socket is open (requests are only sent then).
     public private(set) var isConnected = false
     private var queue: [Operation] = []
@@ -107,6 +109,10 @@ where Instant.Duration == Duration, Instant: Sendable {
         ackRetries = configuration.ackRetries
         lastRequestID = firstRequestID - 1
     }
+
+    /// True when every desired stream is confirmed on the current socket (a rotation's
+    /// replacement is ready once this holds and it has delivered data).
+    public var isFullyConfirmed: Bool { isConnected && confirmedStreams == desiredStreams }
 
     /// Requests in flight (sent, unanswered).
     public var inFlightCount: Int { inFlight.count }
@@ -127,6 +133,7 @@ where Instant.Duration == Duration, Instant: Sendable {
     /// yet is simply dropped from the queue; others get an UNSUBSCRIBE.
     public mutating func unsubscribe(_ streams: [BinanceStreamName]) {
         let removed = Set(streams.filter { desiredStreams.remove($0) != nil })
+        confirmedStreams.subtract(removed)
         guard isConnected, !removed.isEmpty else { return }
         var neverSent: Set<BinanceStreamName> = []
         for index in queue.indices where queue[index].method == .subscribe && queue[index].attempt == 1 {
@@ -153,6 +160,7 @@ where Instant.Duration == Duration, Instant: Sendable {
         queue.removeAll()
         inFlight.removeAll()
         outstandingSubscribes.removeAll()
+        confirmedStreams.removeAll()
         let streams = desiredStreams.sorted()
         if !streams.isEmpty { enqueue(.subscribe, streams) }
         return streams
@@ -166,6 +174,7 @@ where Instant.Duration == Duration, Instant: Sendable {
         queue.removeAll()
         inFlight.removeAll()
         outstandingSubscribes.removeAll()
+        confirmedStreams.removeAll()
         return desiredStreams.isEmpty ? [] : [.failed(desiredStreams.sorted(), reason: reason)]
     }
 
@@ -207,9 +216,11 @@ where Instant.Duration == Duration, Instant: Sendable {
         switch (request.method, outcome) {
         case (.subscribe, .success):
             let confirmed = request.streams.filter { resolveSubscribe($0) && desiredStreams.contains($0) }
+            confirmedStreams.formUnion(confirmed)
             return confirmed.isEmpty ? [] : [.confirmed(confirmed)]
         case (.subscribe, .error(let code, let message)):
             let failed = request.streams.filter { resolveSubscribe($0) && desiredStreams.contains($0) }
+            confirmedStreams.subtract(failed)
             return failed.isEmpty ? [] : [.failed(failed, reason: "Binance error \(code): \(message)")]
         case (.unsubscribe, .success):
             return [.unsubscribed(request.streams)]
@@ -240,6 +251,7 @@ where Instant.Duration == Duration, Instant: Sendable {
             switch request.method {
             case .subscribe:
                 let failed = request.streams.filter { resolveSubscribe($0) && desiredStreams.contains($0) }
+                confirmedStreams.subtract(failed)
                 if !failed.isEmpty { events.append(.failed(failed, reason: reason)) }
             case .unsubscribe:
                 if !stillWanted.isEmpty { events.append(.unsubscribeFailed(stillWanted, reason: reason)) }
