@@ -181,6 +181,15 @@ struct OverlapDeduplicatorTests {
         #expect(dedup.finish().isEmpty)
     }
 
+    @Test func aRemovedStreamReleasesNothingAtFinish() {
+        var dedup = Dedup(capacityPerStream: 8)
+        #expect(dedup.receive(1, fingerprint: 1, stream: "gone", from: .new).isEmpty)
+        #expect(dedup.bufferedCount("gone") == 1)
+        dedup.remove("gone")
+        #expect(dedup.bufferedCount("gone") == 0)
+        #expect(dedup.finish().isEmpty)
+    }
+
     @Test func streamsAreIndependent() {
         var dedup = Dedup(capacityPerStream: 8)
         #expect(dedup.receive(1, fingerprint: 1, stream: "a", from: .old) == [1])

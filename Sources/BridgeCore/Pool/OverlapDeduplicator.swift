@@ -166,6 +166,13 @@ public struct OverlapDeduplicator<Key: Hashable & Sendable, Payload: Sendable>: 
         return deliveries
     }
 
+    /// Forgets `stream` (unsubscribed during the overlap): its buffered frames are dropped
+    /// and later frames of it pass through as after ``finish()`` would.
+    public mutating func remove(_ stream: Key) {
+        guard streams[stream] != nil else { return }
+        streams[stream] = StreamState(switched: true)
+    }
+
     /// 64-bit FNV-1a of `bytes`: a cheap, allocation-free fingerprint for ``receive(_:fingerprint:stream:from:)``.
     public static func fingerprint(of bytes: some Sequence<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
