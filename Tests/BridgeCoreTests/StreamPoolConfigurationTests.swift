@@ -23,6 +23,19 @@ struct StreamPoolConfigurationTests {
         #expect(configuration.problems.isEmpty)
     }
 
+    @Test func quotasAreBuiltFromTheConfiguration() {
+        var configuration = StreamPoolConfiguration()
+        configuration.requestsPerSecond = 4
+        configuration.connectionAttemptInterval = .seconds(2)
+        var messages = SubscriptionMessageQuota<PoolConnectionID, FakeInstant>(configuration: configuration)
+        #expect(messages.messagesPerSecond == 4)
+        #expect(messages.acquire(PoolConnectionID(1), at: .zero) == .sendNow)
+        #expect(messages.acquire(PoolConnectionID(1), at: .zero) == .waitUntil(.ms(250)))
+        var attempts = ConnectionAttemptQuota<FakeInstant>(configuration: configuration)
+        #expect(attempts.acquire(at: .zero) == .sendNow)
+        #expect(attempts.acquire(at: FakeInstant.s(2).justBefore) == .waitUntil(.s(2)))
+    }
+
     @Test func problemsNameEachInconsistency() {
         var configuration = StreamPoolConfiguration()
         configuration.requestsPerSecond = 10

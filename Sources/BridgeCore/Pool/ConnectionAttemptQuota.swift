@@ -14,6 +14,11 @@ where Instant.Duration == Duration, Instant: Sendable {
         pacing = PacedQuota(interval: interval, burst: burst)
     }
 
+    /// One attempt per `configuration.connectionAttemptInterval`, without bursts.
+    public init(configuration: StreamPoolConfiguration) {
+        self.init(interval: configuration.connectionAttemptInterval)
+    }
+
     /// Spacing between attempts.
     public var interval: Duration { pacing.interval }
 

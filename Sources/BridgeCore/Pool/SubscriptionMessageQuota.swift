@@ -18,6 +18,11 @@ where Instant.Duration == Duration, Instant: Sendable {
         self.messagesPerSecond = messagesPerSecond
     }
 
+    /// The quota of `configuration.requestsPerSecond` per connection.
+    public init(configuration: StreamPoolConfiguration) {
+        self.init(messagesPerSecond: configuration.requestsPerSecond)
+    }
+
     /// Takes the permit to send one message on `key` at `now`, or says when to retry.
     public mutating func acquire(_ key: Key, at now: Instant) -> QuotaDecision<Instant> {
         quotas[key, default: PacedQuota(permits: messagesPerSecond, per: .seconds(1))].acquire(at: now)
