@@ -24,6 +24,9 @@ public struct BinanceConnectionSettings: Sendable, CustomStringConvertible {
     public var tls: TLSConfiguration = .makeClientConfiguration()
     /// SNI and certificate name when `url` names an IP (an IP cannot be SNI): e.g. `localhost`.
     public var serverName: String?
+    /// Client ping period; a ping still unanswered at the next one closes the connection
+    /// (a peer that stopped answering). Nil: no client pings.
+    public var autoPing: Duration?
 
     public init(url: String, apiKey: APIKey? = nil) {
         self.url = url
@@ -108,6 +111,7 @@ public enum BinanceWebSocketConnection {
         configuration.maxFrameSize = settings.maxMessageSize
         configuration.validateUTF8 = false  // the bytes are parsed, never shown as text
         configuration.sniHostname = settings.serverName
+        if let period = settings.autoPing { configuration.autoPing = .enabled(timePeriod: period) }
         if let apiKey = settings.apiKey, let name = HTTPField.Name("X-MBX-APIKEY") {
             configuration.additionalHeaders[name] = apiKey.secret
         }

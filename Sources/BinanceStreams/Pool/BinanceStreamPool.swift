@@ -1,0 +1,488 @@
+import BridgeCore
+import Logging
+import NIOCore
+import Synchronization
+
+/// The WebSocket pool of one Binance futures market: the I/O driver of BridgeCore's pure
+/// state machines (`docs/stream-pool.md` lists the calls, in order).
+///
+/// Every state machine lives in one `Mutex<State>`; callbacks from sockets and the timer
+/// loop mutate it under the lock and collect *actions*, which are performed after the lock is
+/// released (connect, send a request, close a socket). Output goes to ``events``, bounded.
+///
+/// ```swift
+/// let pool = BinanceStreamPool(endpoint: .mainnet(.usdm), logger: logger)
+/// async let driver: Void = pool.run()
+/// let result = try pool.subscribe(["btcusdt@aggTrade"])
+/// for await event in pool.events { … }
+/// ```
+///
+/// Not yet wired here (the pure core has them): 24 h rotation without a gap (a connection at
+/// its lifetime is replaced by reconnection, with a gap window) and per-stream liveness.
+public final class BinanceStreamPool: Sendable {
+    public typealias Instant = ContinuousClock.Instant
+
+    /// The result of ``subscribe(_:)``.
+    public struct SubscribeResult: Sendable, Equatable {
+        public var added: [String]
+        public var already: [String]
+        /// Streams now subscribed in this market.
+        public var total: Int
+    }
+
+    /// The result of ``unsubscribe(_:)``.
+    public struct UnsubscribeResult: Sendable, Equatable {
+        public var removed: [String]
+        public var absent: [String]
+        public var total: Int
+    }
+
+    /// One subscribed stream, for `list`.
+    public struct Subscription: Sendable, Equatable {
+        public var stream: String
+        /// `pending`, `confirmed` or `failed`.
+        public var state: String
+        public var failureReason: String?
+        public var connection: Int
+    }
+
+    public let market: BinanceMarket
+    public let configuration: StreamPoolConfiguration
+    /// Every message and lifecycle event, merged, bounded (drop oldest message).
+    public let events: StreamPoolEvents
+    private let endpoint: BinanceEndpoint
+    private let connectionTemplate: BinanceConnectionSettings
+    private let logger: Logger
+    private let state: Mutex<State>
+    private let wake = WakeSignal()
+    /// Wall clock (µs) and monotonic instant taken together, to report gap windows as
+    /// wall-clock times while the state machines run on the monotonic clock.
+    private let epoch: (wall: Int64, instant: Instant)
+
+    private struct Slot {
+        var lifecycle: ConnectionLifecycleStateMachine<Instant>
+        var tracker: SubscriptionRequestTracker<Instant>
+        var route: StreamRoute
+        var writer: BinanceRequestWriter?
+        var task: Task<Void, Never>?
+        /// Bumped on every socket, so callbacks of a previous socket are ignored.
+        var generation = 0
+        /// After the empty-connection linger, close for good.
+        var closeAt: Instant?
+        var closingForGood = false
+    }
+
+    private struct State {
+        var pool: StreamPoolStateMachine
+        var slots: [PoolConnectionID: Slot] = [:]
+        var messageQuota: SubscriptionMessageQuota<PoolConnectionID, Instant>
+        var attempts: ConnectionAttemptQuota<Instant>
+        var closed = false
+        var unrecognizedFrames = 0
+    }
+
+    /// What to do outside the lock.
+    private enum Work {
+        case connect(PoolConnectionID, generation: Int, route: StreamRoute)
+        case send(BinanceRequestWriter, String, PoolConnectionID)
+        case cancel(Task<Void, Never>)
+    }
+
+    /// - Parameters:
+    ///   - endpoint: where the market is (Binance, testnet, or the simulator).
+    ///   - connection: settings template (API key, TLS trust, server name); its URL is
+    ///     replaced per route.
+    public init(
+        endpoint: BinanceEndpoint,
+        configuration: StreamPoolConfiguration = StreamPoolConfiguration(),
+        connection: BinanceConnectionSettings? = nil,
+        logger: Logger
+    ) {
+        market = endpoint.market
+        self.endpoint = endpoint
+        self.configuration = configuration
+        var template = connection ?? BinanceConnectionSettings(url: "")
+        template.connectTimeout = configuration.connectTimeout
+        connectionTemplate = template
+        self.logger = logger
+        events = StreamPoolEvents(capacity: configuration.outputBufferCapacity)
+        state = Mutex(State(
+            pool: StreamPoolStateMachine(market: endpoint.market, configuration: configuration),
+            messageQuota: SubscriptionMessageQuota(configuration: configuration),
+            attempts: ConnectionAttemptQuota(configuration: configuration)
+        ))
+        epoch = (wallClockMicroseconds(), .now)
+    }
+
+    // MARK: API
+
+    /// Subscribes `streams` (validated whole; all-or-nothing on capacity). Returns at once:
+    /// confirmation arrives as `.confirmed` events and in ``subscriptions``.
+    public func subscribe(_ streams: [String]) throws -> SubscribeResult {
+        let names = try BinanceStreamName.parseAll(streams, market: market).get()
+        let result = try state.withLock { state throws(StreamPoolError) -> SubscribeResult in
+            guard !state.closed else { throw StreamPoolError(code: .poolExhausted, message: "the pool is closed", streams: names) }
+            let plan = try state.pool.subscribe(names)
+            let now = Instant.now
+            for connection in plan.newConnections {
+                var lifecycle = ConnectionLifecycleStateMachine<Instant>(connection: connection.id, configuration: configuration)
+                lifecycle.start(at: now)
+                state.slots[connection.id] = Slot(
+                    lifecycle: lifecycle,
+                    tracker: SubscriptionRequestTracker(connection: connection.id, configuration: configuration),
+                    route: connection.route
+                )
+            }
+            for entry in plan.subscribe {
+                state.slots[entry.connection]?.tracker.subscribe(entry.streams)
+                state.slots[entry.connection]?.closeAt = nil
+            }
+            return SubscribeResult(added: plan.added.map(\.rawValue), already: plan.already.map(\.rawValue), total: state.pool.subscriptionCount)
+        }
+        wake.signal()
+        return result
+    }
+
+    /// Unsubscribes `streams`; a connection left empty closes after the linger.
+    public func unsubscribe(_ streams: [String]) throws -> UnsubscribeResult {
+        let names = try BinanceStreamName.parseAll(streams, market: market).get()
+        let result = state.withLock { state -> UnsubscribeResult in
+            let plan = state.pool.unsubscribe(names)
+            for entry in plan.unsubscribe { state.slots[entry.connection]?.tracker.unsubscribe(entry.streams) }
+            let closeAt = Instant.now.advanced(by: configuration.emptyConnectionLinger)
+            for id in plan.emptied { state.slots[id]?.closeAt = closeAt }
+            return UnsubscribeResult(removed: plan.removed.map(\.rawValue), absent: plan.absent.map(\.rawValue), total: state.pool.subscriptionCount)
+        }
+        wake.signal()
+        return result
+    }
+
+    /// Every subscribed stream with its state and connection, sorted by name.
+    public var subscriptions: [Subscription] {
+        state.withLock { state in
+            state.pool.subscriptions.map { subscription in
+                let (name, reason): (String, String?) =
+                    switch subscription.state {
+                    case .pending: ("pending", nil)
+                    case .confirmed: ("confirmed", nil)
+                    case .failed(let reason): ("failed", reason)
+                    }
+                return Subscription(stream: subscription.stream.rawValue, state: name, failureReason: reason, connection: subscription.connection.rawValue)
+            }.sorted { $0.stream < $1.stream }
+        }
+    }
+
+    public var subscriptionCount: Int { state.withLock { $0.pool.subscriptionCount } }
+
+    /// Connections in the pool (open or reconnecting).
+    public var connectionCount: Int { state.withLock { $0.pool.connections.count } }
+
+    /// Open sockets right now.
+    public var openConnectionCount: Int { state.withLock { $0.slots.values.filter { $0.writer != nil }.count } }
+
+    /// True while the pool runs and has at least one open socket.
+    public var isActive: Bool { state.withLock { !$0.closed && $0.slots.values.contains { $0.writer != nil } } }
+
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Frames that were neither data nor replies (malformed, truncated), since start.
+    public var unrecognizedFrameCount: Int { state.withLock { $0.unrecognizedFrames } }
+
+    /// Stops every task and closes every socket; ``run()`` returns and ``events`` ends.
+    public func close() {
+        let tasks = state.withLock { state -> [Task<Void, Never>] in
+            state.closed = true
+            return state.slots.values.compactMap(\.task)
+        }
+        for task in tasks { task.cancel() }
+        wake.signal()
+    }
+
+    // MARK: Driver
+
+    /// Runs the timers (connects, backoff, request pacing, ack timeouts, lingers) until
+    /// ``close()`` or cancellation; then closes every socket and ends ``events``.
+    public func run() async {
+        await withTaskCancellationHandler {
+            while !isClosed {
+                let (work, deadline) = state.withLock { collect(&$0, now: .now) }
+                await perform(work)
+                await wake.wait(until: deadline)
+            }
+        } onCancel: {
+            close()
+        }
+        let tasks = state.withLock { $0.slots.values.compactMap(\.task) }
+        for task in tasks {
+            task.cancel()
+            await task.value
+        }
+        events.finish()
+    }
+
+    /// Polls every state machine at `now`; returns the work to do and the next deadline.
+    private func collect(_ state: inout State, now: Instant) -> ([Work], Instant?) {
+        var work: [Work] = []
+        var deadline: Instant?
+        func earliest(_ instant: Instant?) {
+            guard let instant else { return }
+            deadline = deadline.map { min($0, instant) } ?? instant
+        }
+        var lifecycleEvents: [StreamPoolLifecycleEvent] = []
+        for id in state.slots.keys.sorted() {
+            guard var slot = state.slots[id] else { continue }
+            if let closeAt = slot.closeAt {
+                if closeAt <= now {
+                    slot.closeAt = nil
+                    if state.pool.closeIfEmpty(id) {
+                        slot.closingForGood = true
+                        _ = slot.lifecycle.close()
+                        if let task = slot.task { work.append(.cancel(task)) } else {
+                            state.slots[id] = nil
+                            _ = state.pool.connectionClosed(id)
+                            state.messageQuota.remove(id)
+                            continue
+                        }
+                    }
+                } else {
+                    earliest(closeAt)
+                }
+            }
+            if !slot.closingForGood {
+                for action in slot.lifecycle.poll(at: now, attempts: &state.attempts) {
+                    switch action {
+                    case .connect:
+                        slot.generation += 1
+                        work.append(.connect(id, generation: slot.generation, route: slot.route))
+                    case .close:
+                        if let task = slot.task { work.append(.cancel(task)) }
+                    case .sendPing:
+                        break  // swift-websocket's auto-ping sends them and enforces the pong deadline
+                    case .openReplacement:
+                        // Rotation is not wired yet: the lifetime close reconnects instead.
+                        slot.lifecycle.replacementFailed(at: now)
+                    case .switchOver, .cancelReplacement:
+                        break
+                    case .giveUp(let failures):
+                        logger.error("connection gave up", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.failures": "\(failures)"])
+                    }
+                }
+                lifecycleEvents += apply(slot.tracker.expireRequests(at: now), on: id, &state)
+                if let writer = slot.writer {
+                    sending: while true {
+                        switch slot.tracker.nextAction(at: now, quota: &state.messageQuota) {
+                        case .send(let request):
+                            work.append(.send(writer, Self.encode(request), id))
+                        case .waitUntil(let instant):
+                            earliest(instant)
+                            break sending
+                        case .idle:
+                            break sending
+                        }
+                    }
+                }
+                earliest(slot.tracker.nextTimeout)
+                earliest(slot.lifecycle.nextDeadline)
+            }
+            state.slots[id] = slot
+        }
+        for event in lifecycleEvents { events.yield(.lifecycle(event)) }
+        return (work, deadline)
+    }
+
+    private func perform(_ work: [Work]) async {
+        for item in work {
+            switch item {
+            case .connect(let id, let generation, let route):
+                startSocket(id, generation: generation, route: route)
+            case .send(let writer, let text, let id):
+                do {
+                    try await writer.send(text)
+                } catch {
+                    // The socket is going away; its end callback reports it.
+                    logger.debug("request not sent", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.error": "\(error)"])
+                }
+            case .cancel(let task):
+                task.cancel()
+            }
+        }
+    }
+
+    /// `{"method":"SUBSCRIBE","params":[…],"id":N}`; stream names never need escaping
+    /// (``BinanceStreamName`` admits no quotes or backslashes).
+    static func encode(_ request: SubscriptionRequestTracker<Instant>.Request) -> String {
+        var text = #"{"method":""# + request.method.rawValue + #"","params":["#
+        for (index, stream) in request.streams.enumerated() {
+            if index > 0 { text += "," }
+            text += "\"" + stream.rawValue + "\""
+        }
+        return text + #"],"id":"# + String(request.id) + "}"
+    }
+
+    // MARK: Sockets
+
+    private func startSocket(_ id: PoolConnectionID, generation: Int, route: StreamRoute) {
+        var settings = connectionTemplate
+        settings.url = endpoint.combinedStreamURL(route: BinanceRoute(rawValue: route.rawValue) ?? .unrouted)
+        settings.autoPing = configuration.pingInterval
+        let task = Task { [self] in
+            let reason: String
+            do {
+                let end = try await BinanceWebSocketConnection.run(settings, logger: logger) { writer in
+                    self.opened(id, generation: generation, writer: writer)
+                } onMessage: { message in
+                    self.received(message, on: id, generation: generation)
+                }
+                reason = "\(end)"
+            } catch {
+                reason = "\(error)"
+            }
+            self.ended(id, generation: generation, reason: reason)
+        }
+        let stale = state.withLock { state -> Bool in
+            guard state.slots[id]?.generation == generation, !state.closed else { return true }
+            state.slots[id]?.task = task
+            return false
+        }
+        if stale { task.cancel() }
+    }
+
+    private func opened(_ id: PoolConnectionID, generation: Int, writer: BinanceRequestWriter) {
+        let current = state.withLock { state -> Bool in
+            guard var slot = state.slots[id], slot.generation == generation else { return false }
+            slot.writer = writer
+            slot.lifecycle.connected(at: .now)
+            state.pool.connectionOpened(id)
+            _ = slot.tracker.connectionOpened()
+            state.slots[id] = slot
+            return true
+        }
+        guard current else { return }
+        events.yield(.lifecycle(.connectionOpened(connection: id.rawValue, route: BinanceRoute(rawValue: state.withLock { $0.slots[id]?.route.rawValue } ?? "") ?? .unrouted)))
+        wake.signal()
+    }
+
+    private func received(_ message: BinanceReceivedMessage, on id: PoolConnectionID, generation: Int) {
+        let frame = message.frame
+        var output: [StreamPoolEvent] = []
+        state.withLock { state in
+            guard var slot = state.slots[id], slot.generation == generation else { return }
+            let now = Instant.now
+            switch frame {
+            case .data(let stream, _):
+                if let gap = slot.lifecycle.frameReceived(at: now, isData: true) {
+                    let streams = state.pool.connection(id)?.streams.map(\.rawValue).sorted() ?? []
+                    output.append(.lifecycle(.reconnected(connection: id.rawValue, streams: streams, gapStartMicroseconds: wall(gap.gapStart), gapEndMicroseconds: wall(gap.gapEnd))))
+                }
+                output.append(.message(StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue)))
+            case .result(let requestID?, _):
+                _ = slot.lifecycle.frameReceived(at: now, isData: false)
+                if let trackerEvents = slot.tracker.replyReceived(id: requestID, outcome: .success) {
+                    state.slots[id] = slot
+                    output += apply(trackerEvents, on: id, &state).map { .lifecycle($0) }
+                    slot = state.slots[id]!
+                }
+            case .error(let requestID?, let code, let text):
+                _ = slot.lifecycle.frameReceived(at: now, isData: false)
+                if let trackerEvents = slot.tracker.replyReceived(id: requestID, outcome: .error(code: code, message: text)) {
+                    state.slots[id] = slot
+                    output += apply(trackerEvents, on: id, &state).map { .lifecycle($0) }
+                    slot = state.slots[id]!
+                }
+            case .result(nil, _), .error(nil, _, _), .unrecognized:
+                _ = slot.lifecycle.frameReceived(at: now, isData: false)
+                state.unrecognizedFrames += 1
+                logger.debug("frame skipped", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.frame": "\(frame)"])
+            }
+            state.slots[id] = slot
+        }
+        for event in output { events.yield(event) }
+        if output.contains(where: { if case .lifecycle = $0 { true } else { false } }) { wake.signal() }
+    }
+
+    private func ended(_ id: PoolConnectionID, generation: Int, reason: String) {
+        var output: [StreamPoolLifecycleEvent] = []
+        state.withLock { state in
+            guard var slot = state.slots[id], slot.generation == generation else { return }
+            let wasOpen = slot.writer != nil
+            slot.writer = nil
+            slot.task = nil
+            if wasOpen { output.append(.connectionClosed(connection: id.rawValue, reason: reason)) }
+            if slot.closingForGood || state.closed {
+                state.slots[id] = nil
+                _ = state.pool.connectionClosed(id)
+                state.messageQuota.remove(id)
+                return
+            }
+            _ = slot.lifecycle.closed(at: .now, unitRandom: Double.random(in: 0..<1))
+            let lost = state.pool.connectionLost(id, reason: "connection lost: \(reason)")
+            _ = slot.tracker.connectionLost(reason: "connection lost")
+            output += lost.map { .failed(stream: $0.rawValue, reason: "connection lost: \(reason)") }
+            state.slots[id] = slot
+        }
+        for event in output { events.yield(.lifecycle(event)) }
+        wake.signal()
+    }
+
+    /// Applies a tracker's events to the pool's per-stream state; returns what to report.
+    private func apply(_ trackerEvents: [SubscriptionRequestTracker<Instant>.Event], on id: PoolConnectionID, _ state: inout State) -> [StreamPoolLifecycleEvent] {
+        var output: [StreamPoolLifecycleEvent] = []
+        for event in trackerEvents {
+            switch event {
+            case .confirmed(let streams):
+                output += state.pool.setState(.confirmed, of: streams, on: id).map { .confirmed(stream: $0.rawValue, connection: id.rawValue) }
+            case .failed(let streams, let reason):
+                output += state.pool.setState(.failed(reason: reason), of: streams, on: id).map { .failed(stream: $0.rawValue, reason: reason) }
+            case .unsubscribed:
+                break
+            case .unsubscribeFailed(let streams, let reason):
+                logger.warning("unsubscribe failed", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.streams": "\(streams.map(\.rawValue))", "bridge.reason": "\(reason)"])
+            }
+        }
+        return output
+    }
+
+    private func wall(_ instant: Instant) -> Int64 {
+        let (seconds, attoseconds) = (instant - epoch.instant).components
+        return epoch.wall + seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+    }
+}
+
+/// Wakes the driver loop: a signal, or a deadline, whichever comes first.
+final class WakeSignal: Sendable {
+    private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func signal() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns on a signal (also one sent before the call) or at `deadline`.
+    func wait(until deadline: ContinuousClock.Instant?) async {
+        let timer = deadline.map { deadline in
+            Task { [self] in
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                signal()
+            }
+        }
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if state.pending {
+                    state.pending = false
+                    return true
+                }
+                state.waiter = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+        timer?.cancel()
+    }
+}

@@ -1,0 +1,204 @@
+import BinanceSimulator
+import BridgeCore
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+@testable import BinanceStreams
+
+/// The pool driving real sockets against the simulator on loopback.
+@Suite("Stream pool against the simulator", .timeLimit(.minutes(2)))
+struct BinanceStreamPoolTests {
+    static let logger = Logger(label: "pool-test")
+
+    /// Collects a pool's events in the background.
+    final class Collector: Sendable {
+        final class Box: Sendable {
+            let state = Mutex<(messages: [StreamMessage], lifecycle: [StreamPoolLifecycleEvent], dropped: Int)>(([], [], 0))
+        }
+        let box = Box()
+        let task: Task<Void, Never>
+
+        init(_ pool: BinanceStreamPool) {
+            let box = self.box
+            task = Task {
+                for await event in pool.events {
+                    box.state.withLock { state in
+                        switch event {
+                        case .message(let message): state.messages.append(message)
+                        case .lifecycle(let event): state.lifecycle.append(event)
+                        case .dropped(_, let count): state.dropped += count
+                        }
+                    }
+                }
+            }
+        }
+
+        var messages: [StreamMessage] { box.state.withLock { $0.messages } }
+        var lifecycle: [StreamPoolLifecycleEvent] { box.state.withLock { $0.lifecycle } }
+        func messages(of stream: String) -> Int { box.state.withLock { $0.messages.filter { $0.stream == stream }.count } }
+    }
+
+    /// Runs `body` with a started pool on the simulator's `market`, then closes it.
+    static func withPool(
+        _ simulator: BinanceSimulator, market: BinanceMarket = .usdm,
+        _ change: (inout StreamPoolConfiguration) -> Void = { _ in },
+        _ body: (BinanceStreamPool, Collector) async throws -> Void
+    ) async throws {
+        var configuration = StreamPoolConfiguration()
+        configuration.connectionAttemptInterval = .milliseconds(100)
+        change(&configuration)
+        let port = market == .usdm ? simulator.ports.usdm : simulator.ports.coinm
+        let endpoint = BinanceEndpoint(market: market, webSocketBase: "ws://127.0.0.1:\(port)", restBase: "http://127.0.0.1:\(port)")
+        let pool = BinanceStreamPool(endpoint: endpoint, configuration: configuration, logger: logger)
+        let collector = Collector(pool)
+        let driver = Task { await pool.run() }
+        do {
+            try await body(pool, collector)
+        } catch {
+            pool.close()
+            await driver.value
+            throw error
+        }
+        pool.close()
+        await driver.value
+        await collector.task.value
+        #expect(pool.isClosed)
+    }
+
+    static func eventually(_ what: Comment, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+        try await SimFaultWait.eventually(what, timeout: timeout, condition)
+    }
+
+    static func simulator(_ change: (inout SimulatorConfiguration) -> Void = { _ in }) -> SimulatorConfiguration {
+        var configuration = SimulatorConfiguration()
+        configuration.rate = 200
+        configuration.instruments = SimInstrument.defaults.filter { ["BTCUSDT", "ETHUSDT", "BTCUSD_PERP"].contains($0.symbol) }
+        change(&configuration)
+        return configuration
+    }
+
+    @Test func fourThousandStreamsOnTwentyConnectionsWithinBinancesLimits() async throws {
+        try await withBinanceSimulator(Self.simulator()) { simulator async throws in
+            try await Self.withPool(simulator) { pool, collector in
+                let names = (0..<4_000).map { "s\($0)usdt@aggTrade" }
+                let start = ContinuousClock.now
+                let result = try pool.subscribe(names)
+                #expect(result.added.count == 4_000 && result.total == 4_000)
+                #expect(throws: StreamPoolError.self) { _ = try pool.subscribe(["onemoreusdt@aggTrade"]) }
+                #expect(pool.subscriptionCount == 4_000)
+                try await Self.eventually("all confirmed") { pool.subscriptions.allSatisfy { $0.state == "confirmed" } }
+                let elapsed = ContinuousClock.now - start
+                print("4,000 streams confirmed on 20 connections in \(elapsed)")
+                let status = try await simulator.status()
+                #expect(status.connections.count == 20)
+                #expect(status.connections.allSatisfy { $0.streams.count == 200 })
+                #expect(Set(pool.subscriptions.map(\.connection)).count == 20)
+                #expect(pool.connectionCount == 20)
+                // Nobody was closed for too many requests or subscriptions.
+                #expect(!collector.lifecycle.contains { if case .connectionClosed = $0 { true } else { false } })
+                #expect(elapsed < .seconds(30))
+            }
+        }
+    }
+
+    @Test func routesSplitAndDataFlowsWithReceiveTimes() async throws {
+        try await withBinanceSimulator(Self.simulator()) { simulator async throws in
+            try await Self.withPool(simulator) { pool, collector in
+                let result = try pool.subscribe(["btcusdt@aggTrade", "btcusdt@bookTicker", "ethusdt@depth@100ms", "btcusdt@aggTrade"])
+                #expect(result.added == ["btcusdt@aggTrade", "btcusdt@bookTicker", "ethusdt@depth@100ms"])
+                #expect(result.already.isEmpty || result.already == ["btcusdt@aggTrade"])
+                try await Self.eventually("data on every stream") {
+                    ["btcusdt@aggTrade", "btcusdt@bookTicker", "ethusdt@depth@100ms"].allSatisfy { collector.messages(of: $0) > 2 }
+                }
+                let status = try await simulator.status()
+                #expect(Set(status.connections.map(\.route)) == [.public, .market])
+                let market = try #require(status.connections.first { $0.route == .market })
+                #expect(market.streams == ["btcusdt@aggTrade"])
+                let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+                #expect(collector.messages.allSatisfy { abs($0.receiveTimeMicroseconds - now) < 60_000_000 })
+                let removed = try pool.unsubscribe(["btcusdt@aggTrade", "never@aggTrade".replacingOccurrences(of: "never", with: "solusdt")])
+                #expect(removed.removed == ["btcusdt@aggTrade"] && removed.absent == ["solusdt@aggTrade"] && removed.total == 2)
+            }
+        }
+    }
+
+    @Test func droppedConnectionsReconnectResubscribeAndReportTheGap() async throws {
+        try await withBinanceSimulator(Self.simulator()) { simulator async throws in
+            try await Self.withPool(simulator) { pool, collector in
+                _ = try pool.subscribe(["btcusdt@aggTrade", "btcusdt@bookTicker"])
+                try await Self.eventually("confirmed and flowing") {
+                    pool.subscriptions.allSatisfy { $0.state == "confirmed" } && collector.messages(of: "btcusdt@bookTicker") > 2
+                }
+                #expect(try await simulator.inject(.drop(.all)).affected == 2)
+                try await Self.eventually("both reconnected") {
+                    collector.lifecycle.filter { if case .reconnected = $0 { true } else { false } }.count == 2
+                }
+                for event in collector.lifecycle {
+                    guard case .reconnected(_, let streams, let start, let end) = event else { continue }
+                    #expect(streams.count == 1)
+                    #expect(start < end)
+                }
+                #expect(collector.lifecycle.contains(.failed(stream: "btcusdt@aggTrade", reason: "connection lost: dropped")))
+                try await Self.eventually("reconfirmed") { pool.subscriptions.allSatisfy { $0.state == "confirmed" } }
+                let before = collector.messages(of: "btcusdt@aggTrade")
+                try await Self.eventually("data again") { collector.messages(of: "btcusdt@aggTrade") > before + 2 }
+            }
+        }
+    }
+
+    @Test func unansweredSubscriptionsAreRetriedThenFailedAndBadFramesAreSkipped() async throws {
+        try await withBinanceSimulator(Self.simulator()) { simulator async throws in
+            try await Self.withPool(simulator, {
+                $0.ackTimeout = .milliseconds(300)
+                $0.ackRetries = 1
+            }) { pool, collector in
+                _ = try pool.subscribe(["btcusdt@bookTicker"])
+                try await Self.eventually("confirmed") { pool.subscriptions.first?.state == "confirmed" }
+                try await simulator.inject(.badFrame(.all, .malformed, bytes: 1))
+                try await simulator.inject(.badFrame(.all, .truncated, bytes: 1))
+                try await Self.eventually("bad frames counted") { pool.unrecognizedFrameCount == 2 }
+                let flowing = collector.messages(of: "btcusdt@bookTicker")
+                try await Self.eventually("data continues") { collector.messages(of: "btcusdt@bookTicker") > flowing + 2 }
+                // The exchange stops reading: the next SUBSCRIBE is never acknowledged.
+                try await simulator.inject(.ignorePings(.all, seconds: nil))
+                try await simulator.inject(.stallConnection(.all, seconds: 5))
+                _ = try pool.subscribe(["ethusdt@bookTicker"])
+                try await Self.eventually("failed after the retry") {
+                    pool.subscriptions.first { $0.stream == "ethusdt@bookTicker" }?.state == "failed"
+                }
+                try await Self.eventually("failure reported") {
+                    collector.lifecycle.contains { if case .failed("ethusdt@bookTicker", _) = $0 { true } else { false } }
+                }
+            }
+        }
+    }
+
+    @Test func coinMStreamsUnrouted() async throws {
+        try await withBinanceSimulator(Self.simulator()) { simulator async throws in
+            try await Self.withPool(simulator, market: .coinm) { pool, collector in
+                _ = try pool.subscribe(["btcusd_perp@aggTrade", "btcusd_perp@bookTicker"])
+                try await Self.eventually("COIN-M data") {
+                    collector.messages(of: "btcusd_perp@aggTrade") > 1 && collector.messages(of: "btcusd_perp@bookTicker") > 1
+                }
+                let status = try await simulator.status()
+                #expect(status.connections.count == 1 && status.connections[0].market == .coinm && status.connections[0].route == .unrouted)
+                #expect(throws: (any Error).self) { _ = try pool.subscribe(["btcusd_perp@compositeIndex"]) }  // USD-M only
+            }
+        }
+    }
+}
+
+/// A bounded poll shared by these tests.
+enum SimFaultWait {
+    static func eventually(_ what: Comment, timeout: Duration, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("timed out waiting: \(what)")
+        throw CancellationError()
+    }
+}
