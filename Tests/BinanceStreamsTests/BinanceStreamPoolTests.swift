@@ -175,6 +175,28 @@ struct BinanceStreamPoolTests {
         }
     }
 
+    @Test(arguments: ["stalled", "ignoring pings"])
+    func aPeerThatStopsAnsweringIsReconnected(fault: String) async throws {
+        try await withBinanceSimulator(Self.simulator()) { simulator async throws in
+            try await Self.withPool(simulator, { $0.pingInterval = .milliseconds(300); $0.idleTimeout = .seconds(1) }) { pool, collector in
+                _ = try pool.subscribe(["btcusdt@bookTicker"])
+                try await Self.eventually("confirmed") { pool.subscriptions.first?.state == "confirmed" }
+                let target = SimConnectionTarget.all
+                try await simulator.inject(fault == "stalled" ? .stallConnection(target, seconds: nil) : .ignorePings(target, seconds: nil))
+                // The client's ping goes unanswered: the socket is closed and a new one made.
+                try await Self.eventually("closed") {
+                    collector.lifecycle.contains { if case .connectionClosed = $0 { true } else { false } }
+                }
+                try await simulator.inject(.clear)
+                try await Self.eventually("reconnected with a gap window") {
+                    collector.lifecycle.contains { if case .reconnected = $0 { true } else { false } }
+                }
+                try await Self.eventually("reconfirmed") { pool.subscriptions.first?.state == "confirmed" }
+                #expect(try await simulator.status().connections.count == 1)
+            }
+        }
+    }
+
     @Test func coinMStreamsUnrouted() async throws {
         try await withBinanceSimulator(Self.simulator()) { simulator async throws in
             try await Self.withPool(simulator, market: .coinm) { pool, collector in

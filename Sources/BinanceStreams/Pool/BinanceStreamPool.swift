@@ -254,6 +254,13 @@ public final class BinanceStreamPool: Sendable {
                     case .connect:
                         slot.generation += 1
                         work.append(.connect(id, generation: slot.generation, route: slot.route))
+                    case .close(.idleTimeout):
+                        // swift-websocket consumes pings and pongs without showing them, so a
+                        // connection of quiet streams would look idle here while healthy. A
+                        // dead or stalled peer is caught by the client's auto-ping instead (a
+                        // ping unanswered by the next one closes the socket), and silent
+                        // streams by liveness.
+                        break
                     case .close:
                         if let task = slot.task { work.append(.cancel(task)) }
                     case .sendPing:
