@@ -32,6 +32,14 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "pool-throughput",
+            dependencies: [
+                .product(name: "BinanceStreams", package: "binance-bridge"),
+                .product(name: "BridgeCore", package: "binance-bridge"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
             name: "RedisXAdd",
             dependencies: [
                 "BenchSupport",

@@ -197,6 +197,29 @@ struct BinanceStreamPoolTests {
         }
     }
 
+    @Test func aSilentStreamGoesStaleIsResubscribedAndResumes() async throws {
+        try await withBinanceSimulator(Self.simulator()) { simulator async throws in
+            try await Self.withPool(simulator, {
+                $0.liveness.staleMultiple = 2
+                $0.liveness.minimumStaleAfter = .milliseconds(500)
+                $0.liveness.resubscribeAfter = .milliseconds(700)
+            }) { pool, collector in
+                _ = try pool.subscribe(["btcusdt@markPrice@1s", "btcusdt@aggTrade"])
+                try await Self.eventually("mark prices flow") { collector.messages(of: "btcusdt@markPrice@1s") >= 2 }
+                // The socket stays open and its other stream flows: only data can show this.
+                try await simulator.inject(.stallStream(market: .usdm, stream: "btcusdt@markPrice@1s", connection: nil, seconds: nil))
+                try await Self.eventually("stale") {
+                    collector.lifecycle.contains { if case .stale("btcusdt@markPrice@1s", let silent) = $0 { silent >= 500_000 } else { false } }
+                }
+                #expect(!collector.lifecycle.contains { if case .stale("btcusdt@aggTrade", _) = $0 { true } else { false } })
+                try await Self.eventually("resubscribed") { pool.forcedResubscriptionCount >= 1 }
+                try await simulator.inject(.clear)
+                try await Self.eventually("resumed") { collector.lifecycle.contains(.resumed(stream: "btcusdt@markPrice@1s")) }
+                try await Self.eventually("confirmed again") { pool.subscriptions.allSatisfy { $0.state == "confirmed" } }
+            }
+        }
+    }
+
     @Test func coinMStreamsUnrouted() async throws {
         try await withBinanceSimulator(Self.simulator()) { simulator async throws in
             try await Self.withPool(simulator, market: .coinm) { pool, collector in

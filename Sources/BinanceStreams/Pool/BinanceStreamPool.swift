@@ -17,8 +17,8 @@ import Synchronization
 /// for await event in pool.events { … }
 /// ```
 ///
-/// Not yet wired here (the pure core has them): 24 h rotation without a gap (a connection at
-/// its lifetime is replaced by reconnection, with a gap window) and per-stream liveness.
+/// Not yet wired here (the pure core has it): 24 h rotation without a gap; a connection at its
+/// lifetime is replaced by reconnection, with a gap window.
 public final class BinanceStreamPool: Sendable {
     public typealias Instant = ContinuousClock.Instant
 
@@ -79,6 +79,11 @@ public final class BinanceStreamPool: Sendable {
         var attempts: ConnectionAttemptQuota<Instant>
         var closed = false
         var unrecognizedFrames = 0
+        /// Per-stream silence detection (data only).
+        var liveness: StreamLivenessTracker<BinanceStreamName, Instant>
+        /// Subscribed names by their text, so a data frame finds its stream without parsing.
+        var names: [String: BinanceStreamName] = [:]
+        var forcedResubscriptions = 0
     }
 
     /// What to do outside the lock.
@@ -109,7 +114,8 @@ public final class BinanceStreamPool: Sendable {
         state = Mutex(State(
             pool: StreamPoolStateMachine(market: endpoint.market, configuration: configuration),
             messageQuota: SubscriptionMessageQuota(configuration: configuration),
-            attempts: ConnectionAttemptQuota(configuration: configuration)
+            attempts: ConnectionAttemptQuota(configuration: configuration),
+            liveness: StreamLivenessTracker(configuration: configuration.liveness)
         ))
         epoch = (wallClockMicroseconds(), .now)
     }
@@ -137,6 +143,10 @@ public final class BinanceStreamPool: Sendable {
                 state.slots[entry.connection]?.tracker.subscribe(entry.streams)
                 state.slots[entry.connection]?.closeAt = nil
             }
+            for stream in plan.added {
+                state.names[stream.rawValue] = stream
+                state.liveness.track(stream, at: now)
+            }
             return SubscribeResult(added: plan.added.map(\.rawValue), already: plan.already.map(\.rawValue), total: state.pool.subscriptionCount)
         }
         wake.signal()
@@ -151,6 +161,10 @@ public final class BinanceStreamPool: Sendable {
             for entry in plan.unsubscribe { state.slots[entry.connection]?.tracker.unsubscribe(entry.streams) }
             let closeAt = Instant.now.advanced(by: configuration.emptyConnectionLinger)
             for id in plan.emptied { state.slots[id]?.closeAt = closeAt }
+            for stream in plan.removed {
+                state.names[stream.rawValue] = nil
+                state.liveness.untrack(stream)
+            }
             return UnsubscribeResult(removed: plan.removed.map(\.rawValue), absent: plan.absent.map(\.rawValue), total: state.pool.subscriptionCount)
         }
         wake.signal()
@@ -187,6 +201,9 @@ public final class BinanceStreamPool: Sendable {
 
     /// Frames that were neither data nor replies (malformed, truncated), since start.
     public var unrecognizedFrameCount: Int { state.withLock { $0.unrecognizedFrames } }
+
+    /// Stale streams resubscribed by liveness, since start.
+    public var forcedResubscriptionCount: Int { state.withLock { $0.forcedResubscriptions } }
 
     /// Stops every task and closes every socket; ``run()`` returns and ``events`` ends.
     public func close() {
@@ -293,8 +310,36 @@ public final class BinanceStreamPool: Sendable {
             }
             state.slots[id] = slot
         }
+        lifecycleEvents += pollLiveness(&state, now: now)
+        earliest(state.liveness.nextDeadline)
         for event in lifecycleEvents { events.yield(.lifecycle(event)) }
         return (work, deadline)
+    }
+
+    /// Stale and resumed streams; a stale stream with a documented cadence is resubscribed
+    /// (UNSUBSCRIBE then SUBSCRIBE on its connection) every `resubscribeAfter`.
+    private func pollLiveness(_ state: inout State, now: Instant) -> [StreamPoolLifecycleEvent] {
+        var output: [StreamPoolLifecycleEvent] = []
+        for event in state.liveness.poll(at: now) {
+            switch event {
+            case .stale(let stream, let since):
+                output.append(.stale(stream: stream.rawValue, silentForMicroseconds: Self.microseconds(now - since)))
+            case .resumed(let stream, _):
+                output.append(.resumed(stream: stream.rawValue))
+            case .resubscribe(let stream):
+                guard let id = state.pool.subscription(stream)?.connection, state.slots[id]?.writer != nil else { continue }
+                state.slots[id]!.tracker.unsubscribe([stream])
+                state.slots[id]!.tracker.subscribe([stream])
+                state.forcedResubscriptions += 1
+                logger.notice("stale stream resubscribed", metadata: ["bridge.stream": "\(stream.rawValue)", "bridge.connection": "\(id.rawValue)"])
+            }
+        }
+        return output
+    }
+
+    static func microseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
 
     private func perform(_ work: [Work]) async {
@@ -381,6 +426,9 @@ public final class BinanceStreamPool: Sendable {
                     let streams = state.pool.connection(id)?.streams.map(\.rawValue).sorted() ?? []
                     output.append(.lifecycle(.reconnected(connection: id.rawValue, streams: streams, gapStartMicroseconds: wall(gap.gapStart), gapEndMicroseconds: wall(gap.gapEnd))))
                 }
+                if let name = state.names[stream], case .resumed? = state.liveness.messageReceived(name, at: now) {
+                    output.append(.lifecycle(.resumed(stream: stream)))
+                }
                 output.append(.message(StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue)))
             case .result(let requestID?, _):
                 _ = slot.lifecycle.frameReceived(at: now, isData: false)
@@ -450,8 +498,7 @@ public final class BinanceStreamPool: Sendable {
     }
 
     private func wall(_ instant: Instant) -> Int64 {
-        let (seconds, attoseconds) = (instant - epoch.instant).components
-        return epoch.wall + seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        epoch.wall + Self.microseconds(instant - epoch.instant)
     }
 }
 
