@@ -211,12 +211,72 @@ struct BinanceStreamPoolTests {
                 try await Self.eventually("stale") {
                     collector.lifecycle.contains { if case .stale("btcusdt@markPrice@1s", let silent) = $0 { silent >= 500_000 } else { false } }
                 }
-                #expect(!collector.lifecycle.contains { if case .stale("btcusdt@aggTrade", _) = $0 { true } else { false } })
+                // …while the other stream of the same socket kept flowing.
+                let trades = collector.messages(of: "btcusdt@aggTrade")
+                try await Self.eventually("trades flow meanwhile") { collector.messages(of: "btcusdt@aggTrade") > trades }
                 try await Self.eventually("resubscribed") { pool.forcedResubscriptionCount >= 1 }
                 try await simulator.inject(.clear)
                 try await Self.eventually("resumed") { collector.lifecycle.contains(.resumed(stream: "btcusdt@markPrice@1s")) }
                 try await Self.eventually("confirmed again") { pool.subscriptions.allSatisfy { $0.state == "confirmed" } }
             }
+        }
+    }
+
+    @Test func rotationBeforeTheLifetimeLosesAndDuplicatesNothing() async throws {
+        let truth = FileManager.default.temporaryDirectory.appendingPathComponent("pool-rotation-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: truth) }
+        let simulator = Self.simulator {
+            // Rotation at 4 s with up to 3.5 s to switch (room for a loaded machine), the old
+            // socket's end at 8 s, the replacement's own rotation not before 8 s: exactly one.
+            $0.lifetime = .seconds(8)
+            $0.groundTruthPath = truth
+        }
+        let streams = ["btcusdt@aggTrade", "ethusdt@aggTrade", "btcusdt@markPrice@1s"]
+        let delivered = Mutex<[StreamMessage]>([])
+        try await withBinanceSimulator(simulator) { simulator async throws in
+            try await Self.withPool(simulator, {
+                $0.connectionLifetime = .seconds(8)
+                $0.rotationMargin = .seconds(4)
+                $0.rotationOverlapTimeout = .milliseconds(3_500)
+            }) { pool, collector in
+                _ = try pool.subscribe(streams)
+                try await Self.eventually("rotated") { pool.rotationCount >= 1 }
+                // Keep receiving on the replacement for a while after the switch-over.
+                try await Task.sleep(for: .milliseconds(1_500))
+                try await simulator.flushGroundTruth()
+                let events = collector.lifecycle
+                #expect(events.contains { if case .rotated(1, 2, let moved) = $0 { moved == streams.sorted() } else { false } })
+                #expect(!events.contains { if case .reconnected = $0 { true } else { false } }, "\(events)")
+                #expect(!events.contains { if case .failed = $0 { true } else { false } }, "\(events)")
+                #expect(pool.subscriptions.allSatisfy { $0.state == "confirmed" && $0.connection == 2 })
+                let messages = collector.messages
+                delivered.withLock { $0 = messages }
+            }
+        }
+        // Compare what the pool delivered with what the exchange sent, per stream.
+        var sent: [String: [String]] = [:]
+        for line in try String(contentsOfFile: truth, encoding: .utf8).split(separator: "\n") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let stream = object["stream"] as! String
+            sent[stream, default: []].append(String(line[line.range(of: #","payload":"#)!.upperBound...].dropLast()))
+        }
+        let messages = delivered.withLock { $0 }
+        for stream in streams {
+            let received = messages.filter { $0.stream == stream }.map { message -> String in
+                let bytes = Array(message.bytes.readableBytesView)
+                guard case .data(_, let range) = bytes.withUnsafeBytes({ BinanceFrame.classify($0) }) else { return "?" }
+                return String(decoding: bytes[range], as: UTF8.self)
+            }
+            let truthOfStream = sent[stream] ?? []
+            // Every message the exchange sent from the first one delivered to the last one
+            // delivered, in order, once: nothing missing, nothing duplicated, across the switch.
+            let first = try #require(truthOfStream.firstIndex(of: received.first ?? ""), "\(stream): first delivered message not in the ground truth")
+            let window = Array(truthOfStream[first..<min(truthOfStream.count, first + received.count)])
+            // A short message on failure: Swift Testing's diff of two long arrays is quadratic.
+            let mismatch = zip(window, received).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+            #expect(window.count == received.count && mismatch == nil,
+                    "\(stream): \(received.count) delivered (\(Set(received).count) distinct), first mismatch at \(mismatch.map(String.init) ?? "none") of \(window.count)")
+            #expect(Set(messages.filter { $0.stream == stream }.map(\.connection)) == [1, 2], "\(stream) came from both connections")
         }
     }
 

@@ -17,8 +17,10 @@ import Synchronization
 /// for await event in pool.events { … }
 /// ```
 ///
-/// Not yet wired here (the pure core has it): 24 h rotation without a gap; a connection at its
-/// lifetime is replaced by reconnection, with a gap window.
+/// Rotation: `rotationMargin` before a connection's lifetime a replacement is opened with the
+/// same streams; once it has them all confirmed and has delivered, the streams switch to it
+/// and the old socket closes. Frames seen on both during the overlap are delivered once
+/// (``OverlapDeduplicator``). If the old one dies first, it reconnects with a gap window.
 public final class BinanceStreamPool: Sendable {
     public typealias Instant = ContinuousClock.Instant
 
@@ -84,6 +86,20 @@ public final class BinanceStreamPool: Sendable {
         /// Subscribed names by their text, so a data frame finds its stream without parsing.
         var names: [String: BinanceStreamName] = [:]
         var forcedResubscriptions = 0
+        /// Rotations in progress or just switched, keyed by the replacement's id.
+        var rotations: [PoolConnectionID: Rotation] = [:]
+        var rotationsCompleted = 0
+    }
+
+    /// One 24 h rotation: the old connection, the replacement, and the deduplicator that
+    /// merges their frames so each message is delivered once.
+    private struct Rotation {
+        var old: PoolConnectionID
+        var dedup: OverlapDeduplicator<String, StreamMessage>
+        var newDelivered = false
+        /// Set at the switch-over: the deduplicator keeps filtering the replacement's frames
+        /// (those the old connection already delivered) until then + the overlap timeout.
+        var switchedAt: Instant?
     }
 
     /// What to do outside the lock.
@@ -202,6 +218,9 @@ public final class BinanceStreamPool: Sendable {
     /// Frames that were neither data nor replies (malformed, truncated), since start.
     public var unrecognizedFrameCount: Int { state.withLock { $0.unrecognizedFrames } }
 
+    /// Rotations switched over without a gap, since start.
+    public var rotationCount: Int { state.withLock { $0.rotationsCompleted } }
+
     /// Stale streams resubscribed by liveness, since start.
     public var forcedResubscriptionCount: Int { state.withLock { $0.forcedResubscriptions } }
 
@@ -246,6 +265,13 @@ public final class BinanceStreamPool: Sendable {
             deadline = deadline.map { min($0, instant) } ?? instant
         }
         var lifecycleEvents: [StreamPoolLifecycleEvent] = []
+        var messagesOut: [StreamMessage] = []
+        for (new, rotation) in state.rotations {
+            if let switchedAt = rotation.switchedAt {
+                let end = switchedAt.advanced(by: configuration.rotationOverlapTimeout)
+                if end <= now { state.rotations[new] = nil } else { earliest(end) }
+            }
+        }
         for id in state.slots.keys.sorted() {
             guard var slot = state.slots[id] else { continue }
             if let closeAt = slot.closeAt {
@@ -283,10 +309,20 @@ public final class BinanceStreamPool: Sendable {
                     case .sendPing:
                         break  // swift-websocket's auto-ping sends them and enforces the pong deadline
                     case .openReplacement:
-                        // Rotation is not wired yet: the lifetime close reconnects instead.
-                        slot.lifecycle.replacementFailed(at: now)
-                    case .switchOver, .cancelReplacement:
-                        break
+                        state.slots[id] = slot
+                        if !beginRotation(of: id, &state, now: now) { state.slots[id]?.lifecycle.replacementFailed(at: now) }
+                        slot = state.slots[id]!
+                    case .switchOver:
+                        state.slots[id] = slot
+                        let (done, cancel) = switchOver(from: id, &state)
+                        lifecycleEvents += done.lifecycle
+                        messagesOut += done.messages
+                        if let cancel { work.append(.cancel(cancel)) }
+                        slot = state.slots[id]!
+                    case .cancelReplacement:
+                        state.slots[id] = slot
+                        if let cancel = abandonRotation(of: id, &state, now: now) { work.append(.cancel(cancel)) }
+                        slot = state.slots[id]!
                     case .giveUp(let failures):
                         logger.error("connection gave up", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.failures": "\(failures)"])
                     }
@@ -312,8 +348,68 @@ public final class BinanceStreamPool: Sendable {
         }
         lifecycleEvents += pollLiveness(&state, now: now)
         earliest(state.liveness.nextDeadline)
+        for message in messagesOut { events.yield(.message(message)) }
         for event in lifecycleEvents { events.yield(.lifecycle(event)) }
         return (work, deadline)
+    }
+
+    // MARK: Rotation
+
+    /// Opens a replacement for `old` carrying the same streams. False if the pool refuses
+    /// (not open, or already being replaced).
+    private func beginRotation(of old: PoolConnectionID, _ state: inout State, now: Instant) -> Bool {
+        guard let replacement = state.pool.beginReplacement(of: old), let route = state.slots[old]?.route else { return false }
+        var lifecycle = ConnectionLifecycleStateMachine<Instant>(connection: replacement.new, configuration: configuration)
+        lifecycle.start(at: now)
+        var tracker = SubscriptionRequestTracker<Instant>(connection: replacement.new, configuration: configuration)
+        tracker.subscribe(replacement.streams)
+        state.slots[replacement.new] = Slot(lifecycle: lifecycle, tracker: tracker, route: route)
+        state.rotations[replacement.new] = Rotation(old: old, dedup: OverlapDeduplicator(capacityPerStream: configuration.rotationBufferPerStream))
+        logger.info("rotating connection", metadata: ["bridge.connection": "\(old.rawValue)", "bridge.replacement": "\(replacement.new.rawValue)"])
+        return true
+    }
+
+    /// The replacement of `old`, if a rotation is in progress.
+    private func replacement(of old: PoolConnectionID, _ state: State) -> PoolConnectionID? {
+        state.rotations.first { $0.value.old == old && $0.value.switchedAt == nil }?.key
+    }
+
+    /// Moves `old`'s streams to its replacement, releases what the deduplicator held, and
+    /// closes `old` for good. Returns the events and the old socket's task to cancel.
+    private func switchOver(from old: PoolConnectionID, _ state: inout State) -> (done: (lifecycle: [StreamPoolLifecycleEvent], messages: [StreamMessage]), cancel: Task<Void, Never>?) {
+        guard let new = replacement(of: old, state), state.pool.completeReplacement(of: old) == new else { return (([], []), nil) }
+        var rotation = state.rotations[new]!
+        let released = rotation.dedup.finish().flatMap(\.payloads)
+        rotation.switchedAt = .now
+        state.rotations[new] = rotation
+        state.rotationsCompleted += 1
+        let streams = state.pool.connection(new)?.streams.map(\.rawValue).sorted() ?? []
+        state.slots[old]?.closingForGood = true
+        _ = state.slots[old]?.lifecycle.close()
+        return (([.rotated(connection: old.rawValue, replacement: new.rawValue, streams: streams)], released), state.slots[old]?.task)
+    }
+
+    /// Gives up `old`'s replacement (the overlap timed out, or `old` dropped first); returns
+    /// the replacement's socket task to cancel.
+    private func abandonRotation(of old: PoolConnectionID, _ state: inout State, now: Instant) -> Task<Void, Never>? {
+        guard let new = replacement(of: old, state) else { return nil }
+        _ = state.pool.abandonReplacement(of: old)
+        state.rotations[new] = nil
+        state.slots[new]?.closingForGood = true
+        _ = state.slots[new]?.lifecycle.close()
+        logger.notice("rotation abandoned", metadata: ["bridge.connection": "\(old.rawValue)", "bridge.replacement": "\(new.rawValue)"])
+        return state.slots[new]?.task
+    }
+
+    /// Once the replacement has every stream confirmed and has delivered, the old
+    /// connection's lifecycle decides the switch-over.
+    private func checkRotationReady(_ new: PoolConnectionID, _ state: inout State, now: Instant) -> (lifecycle: [StreamPoolLifecycleEvent], messages: [StreamMessage], cancel: Task<Void, Never>?) {
+        guard let rotation = state.rotations[new], rotation.switchedAt == nil, rotation.newDelivered,
+              state.slots[new]?.tracker.isFullyConfirmed == true,
+              let actions = state.slots[rotation.old]?.lifecycle.replacementReady(at: now), actions.contains(.switchOver)
+        else { return ([], [], nil) }
+        let (done, cancel) = switchOver(from: rotation.old, &state)
+        return (done.lifecycle, done.messages, cancel)
     }
 
     /// Stale and resumed streams; a stale stream with a documented cadence is resubscribed
@@ -417,10 +513,32 @@ public final class BinanceStreamPool: Sendable {
     private func received(_ message: BinanceReceivedMessage, on id: PoolConnectionID, generation: Int) {
         let frame = message.frame
         var output: [StreamPoolEvent] = []
+        var cancel: Task<Void, Never>?
         state.withLock { state in
             guard var slot = state.slots[id], slot.generation == generation else { return }
+            // After a switch-over the old socket's frames are the replacement's duplicates.
+            if slot.closingForGood, case .data = frame { return }
             let now = Instant.now
             switch frame {
+            case .data(let stream, _) where state.rotations[id] != nil || replacement(of: id, state) != nil:
+                // A rotation: both sockets carry the stream; the deduplicator delivers once.
+                _ = slot.lifecycle.frameReceived(at: now, isData: true)
+                state.slots[id] = slot
+                let isNew = state.rotations[id] != nil
+                let key = isNew ? id : replacement(of: id, state)!
+                let data = StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue)
+                let fingerprint = OverlapDeduplicator<String, StreamMessage>.fingerprint(of: message.bytes.readableBytesView)
+                if isNew { state.rotations[key]!.newDelivered = true }
+                output += state.rotations[key]!.dedup.receive(data, fingerprint: fingerprint, stream: stream, from: isNew ? .new : .old).map { .message($0) }
+                if let name = state.names[stream], case .resumed? = state.liveness.messageReceived(name, at: now) {
+                    output.append(.lifecycle(.resumed(stream: stream)))
+                }
+                if isNew {
+                    let ready = checkRotationReady(id, &state, now: now)
+                    output += ready.messages.map { .message($0) } + ready.lifecycle.map { .lifecycle($0) }
+                    cancel = ready.cancel
+                }
+                slot = state.slots[id]!
             case .data(let stream, _):
                 if let gap = slot.lifecycle.frameReceived(at: now, isData: true) {
                     let streams = state.pool.connection(id)?.streams.map(\.rawValue).sorted() ?? []
@@ -434,7 +552,13 @@ public final class BinanceStreamPool: Sendable {
                 _ = slot.lifecycle.frameReceived(at: now, isData: false)
                 if let trackerEvents = slot.tracker.replyReceived(id: requestID, outcome: .success) {
                     state.slots[id] = slot
-                    output += apply(trackerEvents, on: id, &state).map { .lifecycle($0) }
+                    // A replacement's acks do not change the streams' state: they stay the
+                    // old connection's until the switch-over.
+                    let overlapping = state.rotations[id].map { $0.switchedAt == nil } ?? false
+                    if !overlapping { output += apply(trackerEvents, on: id, &state).map { .lifecycle($0) } }
+                    let ready = checkRotationReady(id, &state, now: now)
+                    output += ready.messages.map { .message($0) } + ready.lifecycle.map { .lifecycle($0) }
+                    cancel = ready.cancel
                     slot = state.slots[id]!
                 }
             case .error(let requestID?, let code, let text):
@@ -451,12 +575,14 @@ public final class BinanceStreamPool: Sendable {
             }
             state.slots[id] = slot
         }
+        cancel?.cancel()
         for event in output { events.yield(event) }
         if output.contains(where: { if case .lifecycle = $0 { true } else { false } }) { wake.signal() }
     }
 
     private func ended(_ id: PoolConnectionID, generation: Int, reason: String) {
         var output: [StreamPoolLifecycleEvent] = []
+        var abandonedTask: Task<Void, Never>?
         state.withLock { state in
             guard var slot = state.slots[id], slot.generation == generation else { return }
             let wasOpen = slot.writer != nil
@@ -469,12 +595,31 @@ public final class BinanceStreamPool: Sendable {
                 state.messageQuota.remove(id)
                 return
             }
-            _ = slot.lifecycle.closed(at: .now, unitRandom: Double.random(in: 0..<1))
+            if let rotation = state.rotations[id], rotation.switchedAt == nil {
+                // The replacement died before the switch-over: abandon it; the old connection
+                // carries on and tries again later.
+                state.slots[id] = slot
+                _ = abandonRotation(of: rotation.old, &state, now: .now)
+                state.slots[rotation.old]?.lifecycle.replacementFailed(at: .now)
+                state.slots[id] = nil
+                _ = state.pool.connectionClosed(id)
+                state.messageQuota.remove(id)
+                return
+            }
+            let actions = slot.lifecycle.closed(at: .now, unitRandom: Double.random(in: 0..<1))
+            if actions.contains(.cancelReplacement) {
+                // The old connection dropped first: its replacement is abandoned and it
+                // reconnects, reporting the gap window.
+                state.slots[id] = slot
+                abandonedTask = abandonRotation(of: id, &state, now: .now)
+                slot = state.slots[id]!
+            }
             let lost = state.pool.connectionLost(id, reason: "connection lost: \(reason)")
             _ = slot.tracker.connectionLost(reason: "connection lost")
             output += lost.map { .failed(stream: $0.rawValue, reason: "connection lost: \(reason)") }
             state.slots[id] = slot
         }
+        abandonedTask?.cancel()
         for event in output { events.yield(.lifecycle(event)) }
         wake.signal()
     }
