@@ -42,16 +42,15 @@ struct BinanceStreamPoolTests {
 
     /// Runs `body` with a started pool on the simulator's `market`, then closes it.
     static func withPool(
-        _ simulator: BinanceSimulator, market: BinanceMarket = .usdm,
+        _ simulator: BinanceSimulator, market: BinanceMarket = .usdm, scheme: String = "ws", connection: BinanceConnectionSettings? = nil,
         _ change: (inout StreamPoolConfiguration) -> Void = { _ in },
         _ body: (BinanceStreamPool, Collector) async throws -> Void
     ) async throws {
         var configuration = StreamPoolConfiguration()
-        configuration.connectionAttemptInterval = .milliseconds(100)
         change(&configuration)
         let port = market == .usdm ? simulator.ports.usdm : simulator.ports.coinm
-        let endpoint = BinanceEndpoint(market: market, webSocketBase: "ws://127.0.0.1:\(port)", restBase: "http://127.0.0.1:\(port)")
-        let pool = BinanceStreamPool(endpoint: endpoint, configuration: configuration, logger: logger)
+        let endpoint = BinanceEndpoint(market: market, webSocketBase: "\(scheme)://127.0.0.1:\(port)", restBase: "http://127.0.0.1:\(port)")
+        let pool = BinanceStreamPool(endpoint: endpoint, configuration: configuration, connection: connection, logger: logger)
         let collector = Collector(pool)
         let driver = Task { await pool.run() }
         do {
@@ -277,6 +276,24 @@ struct BinanceStreamPoolTests {
             #expect(window.count == received.count && mismatch == nil,
                     "\(stream): \(received.count) delivered (\(Set(received).count) distinct), first mismatch at \(mismatch.map(String.init) ?? "none") of \(window.count)")
             #expect(Set(messages.filter { $0.stream == stream }.map(\.connection)) == [1, 2], "\(stream) came from both connections")
+        }
+    }
+
+    @Test func overTLSWithTheSimulatorsCertificate() async throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("BinanceSimulatorTests/Fixtures")
+        let certificate = fixtures.appendingPathComponent("sim-cert.pem").path
+        let configuration = Self.simulator { $0.tls = SimTLS(certificatePath: certificate, keyPath: fixtures.appendingPathComponent("sim-key.pem").path) }
+        try await withBinanceSimulator(configuration) { simulator async throws in
+            var settings = BinanceConnectionSettings(url: "", apiKey: APIKey("never-printed"))
+            settings.tls.trustRoots = .file(certificate)
+            settings.serverName = "localhost"
+            try await Self.withPool(simulator, scheme: "wss", connection: settings) { pool, collector in
+                _ = try pool.subscribe(["btcusdt@bookTicker", "btcusdt@aggTrade"])
+                try await Self.eventually("data over wss") {
+                    collector.messages(of: "btcusdt@bookTicker") > 1 && collector.messages(of: "btcusdt@aggTrade") > 1
+                }
+                #expect(pool.subscriptions.allSatisfy { $0.state == "confirmed" })
+            }
         }
     }
 

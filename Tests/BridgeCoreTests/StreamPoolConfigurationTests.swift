@@ -14,7 +14,7 @@ struct StreamPoolConfigurationTests {
         #expect(configuration.ackRetries == 2)
         #expect(configuration.connectTimeout == .seconds(5))
         #expect(configuration.backoff == ReconnectBackoff())
-        #expect(configuration.connectionAttemptInterval == .seconds(1))
+        #expect(configuration.connectionAttemptInterval == .milliseconds(200))
         #expect(configuration.connectionLifetime == .seconds(86_400))
         #expect(configuration.connectionLifetime - configuration.rotationMargin == .seconds(23 * 3600))
         #expect(configuration.pingInterval == .seconds(180))
