@@ -142,6 +142,7 @@ let package = Package(
                 "BinanceStreams",
                 "BinanceSimulator",
                 "BridgeCore",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -153,6 +154,7 @@ let package = Package(
             dependencies: [
                 "BinanceSimulator",
                 "BridgeCore",
+                "TestSupport",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

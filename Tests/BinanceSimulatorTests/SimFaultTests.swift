@@ -10,6 +10,7 @@ import NIOSSL
 import NIOWebSocket
 import Synchronization
 import Testing
+import TestSupport
 import WSClient
 @testable import BinanceSimulator
 
@@ -56,17 +57,9 @@ struct SimFaultTests {
         }
     }
 
-    /// Waits (bounded) until `condition` holds. The default is generous because CPU-bound
-    /// tests running in parallel can occupy both of the cooperative pool's threads for
-    /// seconds on a 2-core machine, starving the clients' tasks.
+    /// Waits (bounded) until `condition` holds (see TestSupport's `eventually`).
     static func eventually(_ what: Comment, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        Issue.record("timed out waiting: \(what)")
-        throw CancellationError()
+        try await TestSupport.eventually(what, timeout: timeout, condition)
     }
 
     /// Waits until the simulator has `count` connections open; returns their ids in order.

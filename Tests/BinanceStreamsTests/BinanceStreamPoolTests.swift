@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import Synchronization
 import Testing
+import TestSupport
 @testable import BinanceStreams
 
 /// The pool driving real sockets against the simulator on loopback.
@@ -67,7 +68,7 @@ struct BinanceStreamPoolTests {
     }
 
     static func eventually(_ what: Comment, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
-        try await SimFaultWait.eventually(what, timeout: timeout, condition)
+        try await TestSupport.eventually(what, timeout: timeout, condition)
     }
 
     static func simulator(_ change: (inout SimulatorConfiguration) -> Void = { _ in }) -> SimulatorConfiguration {
@@ -309,18 +310,5 @@ struct BinanceStreamPoolTests {
                 #expect(throws: (any Error).self) { _ = try pool.subscribe(["btcusd_perp@compositeIndex"]) }  // USD-M only
             }
         }
-    }
-}
-
-/// A bounded poll shared by these tests.
-enum SimFaultWait {
-    static func eventually(_ what: Comment, timeout: Duration, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        Issue.record("timed out waiting: \(what)")
-        throw CancellationError()
     }
 }

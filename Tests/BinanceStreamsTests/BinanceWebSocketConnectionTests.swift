@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Testing
+import TestSupport
 @testable import BinanceStreams
 
 /// The connection primitive against the simulator over real loopback sockets.
@@ -37,17 +38,6 @@ struct BinanceWebSocketConnectionTests {
         }
     }
 
-    static func waitUntil(_ timeout: Duration = .seconds(15), _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("timed out")
-                throw CancellationError()
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
     @Test func subscribesReadsDataAndRepliesAndReportsTheServersClose() async throws {
         try await withBinanceSimulator(Self.simulatorConfiguration()) { simulator async throws in
             let endpoint = BinanceEndpoint(market: .usdm, webSocketBase: "ws://127.0.0.1:\(simulator.ports.usdm)", restBase: "")
@@ -58,7 +48,7 @@ struct BinanceWebSocketConnectionTests {
                     try await writer.send(#"{"method":"FLY","id":2}"#)
                 } onMessage: { seen.add($0) }
             }
-            try await Self.waitUntil { seen.dataStreams.contains("btcusdt@aggTrade") && seen.replies.count >= 2 }
+            try await eventually("data and both replies") { seen.dataStreams.contains("btcusdt@aggTrade") && seen.replies.count >= 2 }
             #expect(seen.replies.first.map { if case .result(1, _) = $0 { true } else { false } } == true)
             #expect(seen.replies.dropFirst().first.map { if case .error(2, 2, let message) = $0 { message.contains("FLY") } else { false } } == true)
             // Payload bytes are intact: each data range parses as the stream's event.
@@ -82,7 +72,7 @@ struct BinanceWebSocketConnectionTests {
                 try await BinanceWebSocketConnection.run(BinanceConnectionSettings(url: "ws://127.0.0.1:\(simulator.ports.coinm)/stream?streams=btcusd_perp@bookTicker"), logger: Self.logger) { _ in
                 } onMessage: { seen.add($0) }
             }
-            try await Self.waitUntil { seen.dataStreams.count > 3 }
+            try await eventually("data") { seen.dataStreams.count > 3 }
             try await simulator.inject(.drop(.all))
             #expect(try await task.value == .dropped)
         }
@@ -129,7 +119,7 @@ struct BinanceWebSocketConnectionTests {
             let task = Task {
                 try await BinanceWebSocketConnection.run(trusted, logger: Self.logger) { _ in } onMessage: { seen.add($0) }
             }
-            try await Self.waitUntil { seen.dataStreams.contains("btcusdt@bookTicker") }
+            try await eventually("data over TLS") { seen.dataStreams.contains("btcusdt@bookTicker") }
             task.cancel()
             _ = try? await task.value
 
