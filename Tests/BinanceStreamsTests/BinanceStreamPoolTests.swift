@@ -298,6 +298,26 @@ struct BinanceStreamPoolTests {
         }
     }
 
+    @Test func anEmptiedConnectionClosesAfterTheLingerUnlessReused() async throws {
+        try await withBinanceSimulator(Self.simulator()) { simulator async throws in
+            try await Self.withPool(simulator, { $0.emptyConnectionLinger = .milliseconds(600) }) { pool, _ in
+                _ = try pool.subscribe(["btcusdt@aggTrade", "btcusdt@bookTicker"])
+                try await Self.eventually("confirmed") { pool.subscriptions.count == 2 && pool.subscriptions.allSatisfy { $0.state == "confirmed" } }
+                // Emptied and refilled within the linger: the connection stays.
+                _ = try pool.unsubscribe(["btcusdt@aggTrade"])
+                _ = try pool.subscribe(["ethusdt@aggTrade"])
+                try await Task.sleep(for: .milliseconds(900))
+                #expect(try await simulator.status().connections.count == 2)
+                // Emptied for good: closed after the linger, the other route untouched.
+                _ = try pool.unsubscribe(["ethusdt@aggTrade"])
+                #expect(try await simulator.status().connections.count == 2)
+                try await Self.eventually("closed after the linger") { try await simulator.status().connections.count == 1 }
+                #expect(pool.connectionCount == 1)
+                #expect(try await simulator.status().connections.first?.streams == ["btcusdt@bookTicker"])
+            }
+        }
+    }
+
     @Test func coinMStreamsUnrouted() async throws {
         try await withBinanceSimulator(Self.simulator()) { simulator async throws in
             try await Self.withPool(simulator, market: .coinm) { pool, collector in
