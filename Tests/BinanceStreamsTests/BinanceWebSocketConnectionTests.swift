@@ -22,6 +22,12 @@ struct BinanceWebSocketConnectionTests {
         return configuration
     }
 
+    static func settings(_ url: String, _ transport: BinanceTransport) -> BinanceConnectionSettings {
+        var settings = BinanceConnectionSettings(url: url)
+        settings.transport = transport
+        return settings
+    }
+
     /// Frames seen by a connection, classified.
     final class Seen: Sendable {
         let frames = Mutex<[(BinanceFrame, String)]>([])
@@ -38,12 +44,13 @@ struct BinanceWebSocketConnectionTests {
         }
     }
 
-    @Test func subscribesReadsDataAndRepliesAndReportsTheServersClose() async throws {
+    @Test(arguments: BinanceTransport.allCases)
+    func subscribesReadsDataAndRepliesAndReportsTheServersClose(transport: BinanceTransport) async throws {
         try await withBinanceSimulator(Self.simulatorConfiguration()) { simulator async throws in
             let endpoint = BinanceEndpoint(market: .usdm, webSocketBase: "ws://127.0.0.1:\(simulator.ports.usdm)", restBase: "")
             let seen = Seen()
             let task = Task {
-                try await BinanceWebSocketConnection.run(BinanceConnectionSettings(url: endpoint.combinedStreamURL(route: .market)), logger: Self.logger) { writer in
+                try await BinanceConnection.run(Self.settings(endpoint.combinedStreamURL(route: .market), transport), logger: Self.logger) { writer in
                     try await writer.send(#"{"method":"SUBSCRIBE","params":["btcusdt@aggTrade","btcusdt@markPrice@1s"],"id":1}"#)
                     try await writer.send(#"{"method":"FLY","id":2}"#)
                 } onMessage: { seen.add($0) }
@@ -65,11 +72,12 @@ struct BinanceWebSocketConnectionTests {
         }
     }
 
-    @Test func aDropIsReportedAsDropped() async throws {
+    @Test(arguments: BinanceTransport.allCases)
+    func aDropIsReportedAsDropped(transport: BinanceTransport) async throws {
         try await withBinanceSimulator(Self.simulatorConfiguration()) { simulator async throws in
             let seen = Seen()
             let task = Task {
-                try await BinanceWebSocketConnection.run(BinanceConnectionSettings(url: "ws://127.0.0.1:\(simulator.ports.coinm)/stream?streams=btcusd_perp@bookTicker"), logger: Self.logger) { _ in
+                try await BinanceConnection.run(Self.settings("ws://127.0.0.1:\(simulator.ports.coinm)/stream?streams=btcusd_perp@bookTicker", transport), logger: Self.logger) { _ in
                 } onMessage: { seen.add($0) }
             }
             try await eventually("data") { seen.dataStreams.count > 3 }
@@ -78,22 +86,23 @@ struct BinanceWebSocketConnectionTests {
         }
     }
 
-    @Test func refusedAndSilentServersFailWithinTheConnectTimeout() async throws {
+    @Test(arguments: BinanceTransport.allCases)
+    func refusedAndSilentServersFailWithinTheConnectTimeout(transport: BinanceTransport) async throws {
         // Nothing listens: refused at once.
         let group = MultiThreadedEventLoopGroup.singleton
         let closed = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
         let freePort = closed.localAddress!.port!
         try await closed.close()
         await #expect(throws: BinanceStreamsError.self) {
-            _ = try await BinanceWebSocketConnection.run(BinanceConnectionSettings(url: "ws://127.0.0.1:\(freePort)/stream"), logger: Self.logger) { _ in } onMessage: { _ in }
+            _ = try await BinanceConnection.run(Self.settings("ws://127.0.0.1:\(freePort)/stream", transport), logger: Self.logger) { _ in } onMessage: { _ in }
         }
         // Accepts TCP and never answers the upgrade: the connect timeout ends it.
         let silent = try await ServerBootstrap(group: group).childChannelInitializer { _ in group.next().makeSucceededVoidFuture() }.bind(host: "127.0.0.1", port: 0).get()
-        var settings = BinanceConnectionSettings(url: "ws://127.0.0.1:\(silent.localAddress!.port!)/stream")
+        var settings = Self.settings("ws://127.0.0.1:\(silent.localAddress!.port!)/stream", transport)
         settings.connectTimeout = .milliseconds(300)
         let start = ContinuousClock.now
         do {
-            _ = try await BinanceWebSocketConnection.run(settings, logger: Self.logger) { _ in } onMessage: { _ in }
+            _ = try await BinanceConnection.run(settings, logger: Self.logger) { _ in } onMessage: { _ in }
             Issue.record("connected to a silent server")
         } catch let error as BinanceStreamsError {
             #expect(error.code == .connectTimeout)
@@ -102,7 +111,8 @@ struct BinanceWebSocketConnectionTests {
         try await silent.close()
     }
 
-    @Test func tlsAgainstTheSimulatorsCertificateAndARedactedKey() async throws {
+    @Test(arguments: BinanceTransport.allCases)
+    func tlsAgainstTheSimulatorsCertificateAndARedactedKey(transport: BinanceTransport) async throws {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("BinanceSimulatorTests/Fixtures")
         let certificate = fixtures.appendingPathComponent("sim-cert.pem").path
@@ -110,14 +120,15 @@ struct BinanceWebSocketConnectionTests {
             $0.tls = SimTLS(certificatePath: certificate, keyPath: fixtures.appendingPathComponent("sim-key.pem").path)
         }
         try await withBinanceSimulator(configuration) { simulator async throws in
-            var settings = BinanceConnectionSettings(url: "wss://127.0.0.1:\(simulator.ports.usdm)/public/stream?streams=btcusdt@bookTicker", apiKey: APIKey("sekrit-key-123"))
+            var settings = Self.settings("wss://127.0.0.1:\(simulator.ports.usdm)/public/stream?streams=btcusdt@bookTicker", transport)
+            settings.apiKey = APIKey("sekrit-key-123")
             settings.tls.trustRoots = .file(certificate)
             settings.serverName = "localhost"
             #expect(!"\(settings)".contains("sekrit") && !String(reflecting: settings).contains("sekrit"))
             let seen = Seen()
             let trusted = settings
             let task = Task {
-                try await BinanceWebSocketConnection.run(trusted, logger: Self.logger) { _ in } onMessage: { seen.add($0) }
+                try await BinanceConnection.run(trusted, logger: Self.logger) { _ in } onMessage: { seen.add($0) }
             }
             try await eventually("data over TLS") { seen.dataStreams.contains("btcusdt@bookTicker") }
             task.cancel()
@@ -127,7 +138,7 @@ struct BinanceWebSocketConnectionTests {
             var untrusted = settings
             untrusted.tls = .makeClientConfiguration()
             await #expect(throws: BinanceStreamsError.self) {
-                _ = try await BinanceWebSocketConnection.run(untrusted, logger: Self.logger) { _ in } onMessage: { _ in }
+                _ = try await BinanceConnection.run(untrusted, logger: Self.logger) { _ in } onMessage: { _ in }
             }
         }
     }

@@ -27,6 +27,8 @@ public struct BinanceConnectionSettings: Sendable, CustomStringConvertible {
     /// Client ping period; a ping still unanswered at the next one closes the connection
     /// (a peer that stopped answering). Nil: no client pings.
     public var autoPing: Duration?
+    /// Which WebSocket implementation carries the connection.
+    public var transport: BinanceTransport = .nio
 
     public init(url: String, apiKey: APIKey? = nil) {
         self.url = url
@@ -35,6 +37,29 @@ public struct BinanceConnectionSettings: Sendable, CustomStringConvertible {
 
     public var description: String {
         "BinanceConnectionSettings(url: \(url), apiKey: \(apiKey == nil ? "none" : "<redacted>"), connectTimeout: \(connectTimeout))"
+    }
+}
+
+/// The WebSocket implementations a connection can run on.
+public enum BinanceTransport: String, Sendable, CaseIterable {
+    /// ``BinanceNIOConnection``: frames handled on the event loop (the default).
+    case nio
+    /// ``BinanceWebSocketConnection``: swift-websocket's client.
+    case swiftWebSocket
+}
+
+/// Runs a connection on the transport its settings name.
+public enum BinanceConnection {
+    public static func run(
+        _ settings: BinanceConnectionSettings,
+        logger: Logger,
+        onOpen: @escaping @Sendable (BinanceRequestWriter) async throws -> Void,
+        onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void
+    ) async throws -> BinanceConnectionEnd {
+        switch settings.transport {
+        case .nio: try await BinanceNIOConnection.run(settings, logger: logger, onOpen: onOpen, onMessage: onMessage)
+        case .swiftWebSocket: try await BinanceWebSocketConnection.run(settings, logger: logger, onOpen: onOpen, onMessage: onMessage)
+        }
     }
 }
 
@@ -83,11 +108,15 @@ public struct BinanceStreamsError: Error, Sendable, Equatable, CustomStringConve
 
 /// Sends requests on an open connection.
 public struct BinanceRequestWriter: Sendable {
-    let outbound: WebSocketOutboundWriter
+    private let write: @Sendable (String) async throws -> Void
+
+    init(_ write: @escaping @Sendable (String) async throws -> Void) {
+        self.write = write
+    }
 
     /// Sends one text frame (a JSON request such as `{"method":"SUBSCRIBE",…}`).
     public func send(_ text: String) async throws {
-        try await outbound.write(.text(text))
+        try await write(text)
     }
 }
 
@@ -125,7 +154,7 @@ public enum BinanceWebSocketConnection {
                 logger: logger
             ) { inbound, outbound, _ in
                 opened.set()
-                try await onOpen(BinanceRequestWriter(outbound: outbound))
+                try await onOpen(BinanceRequestWriter { try await outbound.write(.text($0)) })
                 var frames = inbound.makeAsyncIterator()
                 var partial: ByteBuffer?
                 while let frame = try await frames.next() {

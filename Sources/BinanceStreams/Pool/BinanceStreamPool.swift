@@ -476,7 +476,7 @@ public final class BinanceStreamPool: Sendable {
         let task = Task { [self] in
             let reason: String
             do {
-                let end = try await BinanceWebSocketConnection.run(settings, logger: logger) { writer in
+                let end = try await BinanceConnection.run(settings, logger: logger) { writer in
                     self.opened(id, generation: generation, writer: writer)
                 } onMessage: { message in
                     self.received(message, on: id, generation: generation)

@@ -1,0 +1,335 @@
+import BridgeCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+import Synchronization
+
+/// A WebSocket connection to Binance built directly on SwiftNIO: the same contract as
+/// ``BinanceWebSocketConnection`` (connect, `onOpen` with a writer, every message to
+/// `onMessage`, how it ended), without swift-websocket's per-frame hop to a Swift task.
+///
+/// Frames are assembled, stamped and handed to `onMessage` on the channel's event loop, and
+/// pings are answered there at once, whether or not anyone is slow downstream (the pool's
+/// output is bounded and never blocks). Because the channel is ours, a connection attempt
+/// that gets no upgrade within `connectTimeout` is closed, not abandoned.
+public enum BinanceNIOConnection {
+    /// Runs one connection to its end (see ``BinanceWebSocketConnection/run(_:logger:onOpen:onMessage:)``).
+    public static func run(
+        _ settings: BinanceConnectionSettings,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger,
+        onOpen: @escaping @Sendable (BinanceRequestWriter) async throws -> Void,
+        onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void
+    ) async throws -> BinanceConnectionEnd {
+        let target = try Target(url: settings.url)
+        let sslContext = try target.tls ? NIOSSLContext(configuration: settings.tls) : nil
+        let serverName = settings.serverName ?? target.host
+        let upgraded = EventLoopPromiseBox()
+        let outcome = FirstOutcome<ConnectionState.End>()
+        let state = ConnectionState()
+        let bootstrap = ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(TimeAmount(settings.connectTimeout))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
+                    }
+                    let maxMessageSize = settings.maxMessageSize
+                    let pingInterval = settings.autoPing
+                    let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maxMessageSize, automaticErrorHandling: true) { channel, _ in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(
+                                BinanceFrameHandler(maxMessageSize: maxMessageSize, pingInterval: pingInterval, onMessage: onMessage, state: state)
+                            )
+                            upgraded.succeed()
+                        }
+                    }
+                    let request = UpgradeRequestHandler(target: target, apiKey: settings.apiKey)
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .forwardBytes,
+                        withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in
+                            // The upgrade handler removed the HTTP handlers; ours goes too.
+                            channel.pipeline.removeHandler(name: "binance-upgrade-request", promise: nil)
+                        })
+                    )
+                    try channel.pipeline.syncOperations.addHandler(request, name: "binance-upgrade-request")
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: target.host, port: target.port).get()
+        } catch {
+            throw BinanceStreamsError(.connectFailed, "\(settings.url): \(error)")
+        }
+        // The upgrade must complete within the connect timeout; on our own channel a late one
+        // is simply closed.
+        let timeout = channel.eventLoop.scheduleTask(in: TimeAmount(settings.connectTimeout)) {
+            if !upgraded.isDone {
+                state.setEnd(.timeout)
+                channel.close(promise: nil)
+            }
+        }
+        channel.closeFuture.whenComplete { _ in
+            timeout.cancel()
+            outcome.resolve(state.end)
+        }
+        let writer = BinanceRequestWriter { text in
+            var buffer = channel.allocator.buffer(capacity: text.utf8.count)
+            buffer.writeString(text)
+            let frame = WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer)
+            try await channel.writeAndFlush(frame)
+        }
+        return try await withTaskCancellationHandler {
+            let opened = await upgraded.wait(channel: channel)
+            guard opened else {
+                let end = await outcome.value
+                if case .timeoutBeforeUpgrade = end.kind {
+                    throw BinanceStreamsError(.connectTimeout, "no WebSocket upgrade from \(settings.url) within \(settings.connectTimeout)")
+                }
+                throw BinanceStreamsError(.connectFailed, "\(settings.url): upgrade refused or connection closed (\(end.detail))")
+            }
+            do {
+                try await onOpen(writer)
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
+            return await outcome.value.result
+        } onCancel: {
+            state.setEnd(.local)
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Host, port and path of a `ws://` / `wss://` URL.
+    struct Target {
+        var host: String
+        var port: Int
+        var path: String
+        var tls: Bool
+
+        init(url: String) throws {
+            let schemes = [("wss://", true, 443), ("ws://", false, 80)]
+            guard let (prefix, tls, defaultPort) = schemes.first(where: { url.hasPrefix($0.0) }) else {
+                throw BinanceStreamsError(.connectFailed, "unsupported URL \(url): expected ws:// or wss://")
+            }
+            let rest = url.dropFirst(prefix.count)
+            let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            let authority = rest[..<slash]
+            path = slash == rest.endIndex ? "/" : String(rest[slash...])
+            if path.hasPrefix("?") { path = "/" + path }
+            if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+                host = String(authority[authority.index(after: authority.startIndex)..<close])
+                let after = authority[authority.index(after: close)...]
+                port = after.hasPrefix(":") ? Int(after.dropFirst()) ?? -1 : defaultPort
+            } else if let colon = authority.lastIndex(of: ":") {
+                host = String(authority[..<colon])
+                port = Int(authority[authority.index(after: colon)...]) ?? -1
+            } else {
+                host = String(authority)
+                port = defaultPort
+            }
+            guard !host.isEmpty, (1...65_535).contains(port) else { throw BinanceStreamsError(.connectFailed, "bad host or port in \(url)") }
+            self.tls = tls
+        }
+    }
+}
+
+/// How a NIO connection ended, recorded by whichever side saw it first.
+final class ConnectionState: Sendable {
+    enum Kind: Sendable { case none, local, timeoutBeforeUpgrade, serverClose(Int, String) }
+    struct End: Sendable {
+        var kind: Kind
+        var detail: String
+        var result: BinanceConnectionEnd {
+            switch kind {
+            case .local: .closedLocally
+            case .serverClose(let code, let reason): .closedByServer(code: code, reason: reason)
+            case .none, .timeoutBeforeUpgrade: .dropped
+            }
+        }
+    }
+    enum Mark { case local, timeout }
+
+    private let value = Mutex(End(kind: .none, detail: "closed"))
+
+    func setEnd(_ mark: Mark) {
+        value.withLock { end in
+            guard case .none = end.kind else { return }
+            end.kind = mark == .local ? .local : .timeoutBeforeUpgrade
+        }
+    }
+
+    func serverClosed(code: Int, reason: String) {
+        value.withLock { end in
+            guard case .none = end.kind else { return }
+            end.kind = .serverClose(code, reason)
+        }
+    }
+
+    var end: End { value.withLock { $0 } }
+}
+
+/// Resolves once the upgrade completed, or with false when the channel closed first.
+final class EventLoopPromiseBox: Sendable {
+    private let done = Mutex<(value: Bool?, waiters: [CheckedContinuation<Bool, Never>])>((nil, []))
+
+    func succeed() { resolve(true) }
+
+    var isDone: Bool { done.withLock { $0.value != nil } }
+
+    private func resolve(_ value: Bool) {
+        let waiters = done.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            guard state.value == nil else { return [] }
+            state.value = value
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: value) }
+    }
+
+    func wait(channel: any Channel) async -> Bool {
+        channel.closeFuture.whenComplete { _ in self.resolve(false) }
+        return await withCheckedContinuation { continuation in
+            let ready = done.withLock { state -> Bool? in
+                if let value = state.value { return value }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+}
+
+/// Sends the HTTP upgrade request (with the API key header) once the channel is active.
+final class UpgradeRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private let target: BinanceNIOConnection.Target
+    private let apiKey: APIKey?
+
+    init(target: BinanceNIOConnection.Target, apiKey: APIKey?) {
+        self.target = target
+        self.apiKey = apiKey
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        let defaultPort = target.tls ? 443 : 80
+        headers.add(name: "Host", value: target.port == defaultPort ? target.host : "\(target.host):\(target.port)")
+        if let apiKey { headers.add(name: "X-MBX-APIKEY", value: apiKey.secret) }
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.path, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Reaching here means the server answered without upgrading (e.g. 429, 404).
+        context.close(promise: nil)
+    }
+}
+
+/// Assembles messages, answers pings, sends auto-pings and reports server closes, all on the
+/// channel's event loop.
+final class BinanceFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let maxMessageSize: Int
+    private let pingInterval: Duration?
+    private let onMessage: @Sendable (BinanceReceivedMessage) -> Void
+    private let state: ConnectionState
+    private var partial: ByteBuffer?
+    private var awaitingPong = false
+    private var pingTask: RepeatedTask?
+
+    init(maxMessageSize: Int, pingInterval: Duration?, onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void, state: ConnectionState) {
+        self.maxMessageSize = maxMessageSize
+        self.pingInterval = pingInterval
+        self.onMessage = onMessage
+        self.state = state
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard let pingInterval else { return }
+        let period = TimeAmount(pingInterval)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            let (handler, context) = bound.value
+            // The previous ping is still unanswered: the peer is gone or stalled.
+            guard !handler.awaitingPong else {
+                context.close(promise: nil)
+                return
+            }
+            handler.awaitingPong = true
+            context.writeAndFlush(handler.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, maskKey: .random(), data: context.channel.allocator.buffer(capacity: 0))), promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        pingTask?.cancel()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pingTask?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary:
+            partial = frame.unmaskedData
+        case .continuation:
+            guard partial != nil else { return }
+            var more = frame.unmaskedData
+            guard partial!.readableBytes + more.readableBytes <= maxMessageSize else {
+                close(context, code: .messageTooLarge)
+                return
+            }
+            partial!.writeBuffer(&more)
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)), promise: nil)
+            return
+        case .pong:
+            awaitingPong = false
+            return
+        case .connectionClose:
+            var data = frame.unmaskedData
+            let code = data.readInteger(as: UInt16.self).map(Int.init) ?? 1005
+            let reason = data.readString(length: data.readableBytes) ?? ""
+            state.serverClosed(code: code, reason: reason)
+            close(context, code: .normalClosure)
+            return
+        default:
+            return
+        }
+        if frame.fin, let message = partial {
+            partial = nil
+            onMessage(BinanceReceivedMessage(bytes: message, receiveTimeMicroseconds: wallClockMicroseconds()))
+        }
+    }
+
+    private func close(_ context: ChannelHandlerContext, code: WebSocketErrorCode) {
+        var buffer = context.channel.allocator.buffer(capacity: 2)
+        buffer.write(webSocketErrorCode: code)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: buffer))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+}
+
+extension TimeAmount {
+    /// A Swift `Duration` (configuration) as NIO's `TimeAmount`.
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
