@@ -118,6 +118,11 @@ struct BinanceStreamPoolTests {
                 #expect(market.streams == ["btcusdt@aggTrade"])
                 let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
                 #expect(collector.messages.allSatisfy { abs($0.receiveTimeMicroseconds - now) < 60_000_000 })
+                // With everything confirmed and data flowing, the timer loop sleeps until its
+                // next deadline (seconds away): it must not spin.
+                let wakeups = pool.driverWakeupCount
+                try await Task.sleep(for: .seconds(1))
+                #expect(pool.driverWakeupCount - wakeups < 20, "\(pool.driverWakeupCount - wakeups) wake-ups in 1 s")
                 let removed = try pool.unsubscribe(["btcusdt@aggTrade", "never@aggTrade".replacingOccurrences(of: "never", with: "solusdt")])
                 #expect(removed.removed == ["btcusdt@aggTrade"] && removed.absent == ["solusdt@aggTrade"] && removed.total == 2)
             }

@@ -60,9 +60,10 @@ for await event in pool.events {
     if ContinuousClock.now >= end { break }
 }
 let elapsed = ContinuousClock.now - start
+let wakeups = pool.driverWakeupCount
 let cpu = cpuSeconds() - cpuStart
 pool.close()
 await driver.value
 let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-print(#"{"messages":\#(messages),"seconds":\#(String(format: "%.3f", wall)),"messages_per_second":\#(Int(Double(messages) / wall)),"mbytes_per_second":\#(String(format: "%.1f", Double(bytes) / wall / 1e6)),"dropped":\#(dropped),"cpu_us_per_message":\#(String(format: "%.2f", cpu * 1e6 / Double(max(messages, 1)))),"cpu_cores":\#(String(format: "%.2f", cpu / wall))}"#)
+print(#"{"messages":\#(messages),"seconds":\#(String(format: "%.3f", wall)),"messages_per_second":\#(Int(Double(messages) / wall)),"mbytes_per_second":\#(String(format: "%.1f", Double(bytes) / wall / 1e6)),"dropped":\#(dropped),"cpu_us_per_message":\#(String(format: "%.2f", cpu * 1e6 / Double(max(messages, 1)))),"cpu_cores":\#(String(format: "%.2f", cpu / wall)),"driver_wakeups":\#(wakeups)}"#)
 _ = stopper

@@ -81,6 +81,7 @@ public final class BinanceStreamPool: Sendable {
         var attempts: ConnectionAttemptQuota<Instant>
         var closed = false
         var unrecognizedFrames = 0
+        var driverWakeups = 0
         /// Per-stream silence detection (data only).
         var liveness: StreamLivenessTracker<BinanceStreamName, Instant>
         /// Subscribed names by their text, so a data frame finds its stream without parsing.
@@ -218,6 +219,9 @@ public final class BinanceStreamPool: Sendable {
     /// Frames that were neither data nor replies (malformed, truncated), since start.
     public var unrecognizedFrameCount: Int { state.withLock { $0.unrecognizedFrames } }
 
+    /// Times the timer loop ran, since start (a health check on its deadlines).
+    public var driverWakeupCount: Int { state.withLock { $0.driverWakeups } }
+
     /// Rotations switched over without a gap, since start.
     public var rotationCount: Int { state.withLock { $0.rotationsCompleted } }
 
@@ -258,6 +262,7 @@ public final class BinanceStreamPool: Sendable {
 
     /// Polls every state machine at `now`; returns the work to do and the next deadline.
     private func collect(_ state: inout State, now: Instant) -> ([Work], Instant?) {
+        state.driverWakeups += 1
         var work: [Work] = []
         var deadline: Instant?
         func earliest(_ instant: Instant?) {
@@ -298,12 +303,13 @@ public final class BinanceStreamPool: Sendable {
                         slot.generation += 1
                         work.append(.connect(id, generation: slot.generation, route: slot.route))
                     case .close(.idleTimeout):
-                        // swift-websocket consumes pings and pongs without showing them, so a
-                        // connection of quiet streams would look idle here while healthy. A
-                        // dead or stalled peer is caught by the client's auto-ping instead (a
-                        // ping unanswered by the next one closes the socket), and silent
-                        // streams by liveness.
-                        break
+                        // Pings and pongs are handled inside the connection and not shown
+                        // here, so a connection of quiet streams would look idle while
+                        // healthy. A dead or stalled peer is caught by the auto-ping instead
+                        // (a ping unanswered by the next one closes the socket), and silent
+                        // streams by liveness. Reset the idle timer, or its deadline would
+                        // stay in the past and spin this loop.
+                        _ = slot.lifecycle.frameReceived(at: now, isData: false)
                     case .close:
                         if let task = slot.task { work.append(.cancel(task)) }
                     case .sendPing:
@@ -667,7 +673,9 @@ final class WakeSignal: Sendable {
     func wait(until deadline: ContinuousClock.Instant?) async {
         let timer = deadline.map { deadline in
             Task { [self] in
-                try? await Task.sleep(until: deadline, clock: .continuous)
+                // Only a timer that ran out signals: a cancelled one (the loop woke for
+                // another reason) must not, or every wake-up would cause the next one.
+                guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
                 signal()
             }
         }

@@ -118,10 +118,52 @@ public final class StreamPoolEvents: AsyncSequence, Sendable {
         return state.finished ? .some(nil) : nil
     }
 
+    /// Takes up to `limit` ready events under one lock (drop reports first), or nil when
+    /// none is ready. The consumer then works through them without touching the lock, and
+    /// producers append meanwhile without waking it: one lock and at most one wake-up per
+    /// batch instead of per message, at up to `limit` events held outside the bound.
+    fileprivate func takeBatch(limit: Int) -> [StreamPoolEvent]? {
+        state.withLock { state in
+            guard !state.dropped.isEmpty || !state.queue.isEmpty else { return nil }
+            var batch: [StreamPoolEvent] = []
+            batch.reserveCapacity(Swift.min(limit, state.dropped.count + state.queue.count))
+            while batch.count < limit, !state.dropped.isEmpty {
+                let first = state.dropped.removeFirst()
+                batch.append(.dropped(stream: first.stream, count: first.count))
+            }
+            while batch.count < limit, let event = state.queue.popFirst() {
+                if case .message = event { state.messages -= 1 }
+                batch.append(event)
+            }
+            return batch
+        }
+    }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
         let events: StreamPoolEvents
-        public mutating func next() async -> StreamPoolEvent? { await events.next() }
+        private var batch: [StreamPoolEvent] = []
+        private var position = 0
+
+        init(events: StreamPoolEvents) {
+            self.events = events
+        }
+
+        public mutating func next() async -> StreamPoolEvent? {
+            if position < batch.count {
+                defer { position += 1 }
+                return batch[position]
+            }
+            if let ready = events.takeBatch(limit: StreamPoolEvents.batchLimit) {
+                batch = ready
+                position = 1
+                return batch[0]
+            }
+            return await events.next()
+        }
     }
+
+    /// Events a consumer takes per lock (see ``takeBatch(limit:)``).
+    static let batchLimit = 256
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(events: self) }
 }
