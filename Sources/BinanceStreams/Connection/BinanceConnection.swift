@@ -1,0 +1,24 @@
+import Logging
+
+/// The WebSocket implementations a connection can run on.
+public enum BinanceTransport: String, Sendable, CaseIterable {
+    /// ``BinanceNIOConnection``: frames handled on the event loop (the default).
+    case nio
+    /// ``BinanceWebSocketConnection``: swift-websocket's client.
+    case swiftWebSocket
+}
+
+/// Runs a connection on the transport its settings name.
+public enum BinanceConnection {
+    public static func run(
+        _ settings: BinanceConnectionSettings,
+        logger: Logger,
+        onOpen: @escaping @Sendable (BinanceRequestWriter) async throws -> Void,
+        onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void
+    ) async throws -> BinanceConnectionEnd {
+        switch settings.transport {
+        case .nio: try await BinanceNIOConnection.run(settings, logger: logger, onOpen: onOpen, onMessage: onMessage)
+        case .swiftWebSocket: try await BinanceWebSocketConnection.run(settings, logger: logger, onOpen: onOpen, onMessage: onMessage)
+        }
+    }
+}
