@@ -29,7 +29,7 @@ extension SimExchange {
             return forEach(target) { $0.slowWrites(bytesPerSecond: bytesPerSecond) }
         case .badFrame(let target, let kind, let bytes):
             guard bytes > 0, bytes <= 64 << 20 else { throw SimFaultError("bytes must be in 1…67108864, got \(bytes)") }
-            let now = Self.wallClockMilliseconds()
+            let now = WallClock.milliseconds()
             var ids: [String] = []
             for connection in targets(target) {
                 guard let size = connection.sendBadFrame(kind, bytes: bytes, now: now) else { continue }
@@ -65,7 +65,7 @@ extension SimExchange {
             return SimFaultOutcome(affected: names.count, details: names)
         case .refuseConnections(let seconds):
             try Self.validate(seconds)
-            refuseUntil = Self.wallClockMilliseconds() + Int64(seconds * 1000)
+            refuseUntil = WallClock.milliseconds() + Int64(seconds * 1000)
             return SimFaultOutcome(affected: 0)
         case .clear:
             refuseUntil = 0
@@ -103,7 +103,7 @@ extension SimExchange {
     // MARK: Status
 
     func status() -> SimStatus {
-        let now = Self.wallClockMilliseconds()
+        let now = WallClock.milliseconds()
         return SimStatus(
             connections: openConnections.sorted { $0.id < $1.id }.map { connection in
                 SimConnectionStatus(
@@ -126,7 +126,7 @@ extension SimExchange {
 
     /// Whether a new TCP connection is accepted (false while `refuseConnections` is active).
     func acceptsConnection() -> Bool {
-        guard Self.wallClockMilliseconds() < refuseUntil else { return true }
+        guard WallClock.milliseconds() < refuseUntil else { return true }
         connectionsRefused += 1
         return false
     }
@@ -135,7 +135,7 @@ extension SimExchange {
     /// `maxConnectionAttempts` within `connectionAttemptWindow` (Binance states 300 per
     /// 5 minutes per IP for spot; futures do not say — an assumption, configurable).
     func admitHandshake(from address: String) -> Bool {
-        let now = Self.wallClockMilliseconds()
+        let now = WallClock.milliseconds()
         let window = Int64(TimeAmount(configuration.connectionAttemptWindow).nanoseconds / 1_000_000)
         var attempts = connectionAttempts[address, default: []]
         attempts.removeAll { now - $0 >= window }

@@ -1,7 +1,4 @@
 import BridgeCore
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import NIOWebSocket
 
@@ -58,7 +55,7 @@ final class SimExchange {
     func start() {
         let interval = TimeAmount(configuration.tickInterval)
         tickMilliseconds = max(1, interval.nanoseconds / 1_000_000)
-        nextTickTime = Self.wallClockMilliseconds() + tickMilliseconds
+        nextTickTime = WallClock.milliseconds() + tickMilliseconds
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         ticker = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             bound.value.onTick()
@@ -75,13 +72,13 @@ final class SimExchange {
             // The capture's clock starts with the first subscriber, so a client that connects
             // after start-up still receives the whole capture.
             guard subscribers.values.contains(where: { !$0.isEmpty }) else { return }
-            replay.advance(toWallMicroseconds: SimGroundTruth.wallClockMicroseconds()) { record in
+            replay.advance(toWallMicroseconds: WallClock.microseconds()) { record in
                 dispatch(market: record.market, stream: record.stream, payload: record.payload)
             }
             flush()
             return
         }
-        let now = Self.wallClockMilliseconds()
+        let now = WallClock.milliseconds()
         while nextTickTime <= now {
             advance(to: nextTickTime)
             nextTickTime += tickMilliseconds
@@ -137,11 +134,6 @@ final class SimExchange {
     /// `!forceOrder@arr` stream sends one object per liquidation, not an array.
     static let crossMarketStreams: Set<String> = ["!bookTicker", "!ticker@arr", "!miniTicker@arr", "!forceOrder@arr", "!contractInfo"]
 
-    static func wallClockMilliseconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
-    }
 
     // MARK: Dispatch
 

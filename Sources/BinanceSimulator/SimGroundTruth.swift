@@ -58,7 +58,7 @@ final class SimGroundTruth {
 
     private func begin(market: BinanceMarket, stream: String, connections: [Int]) {
         append(#"{"send_time_us":"#)
-        append(String(Self.wallClockMicroseconds()))
+        append(String(WallClock.microseconds()))
         append(#","market":""#)
         append(market.rawValue)
         append(#"","stream":""#)
@@ -97,9 +97,4 @@ final class SimGroundTruth {
         fclose(file)
     }
 
-    static func wallClockMicroseconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1_000
-    }
 }

@@ -75,7 +75,7 @@ final class SimRESTHandler: ChannelInboundHandler, RemovableChannelHandler {
         default:
             return Self.error(.notFound, -1000, "Unknown endpoint.")
         }
-        let now = SimExchange.wallClockMilliseconds()
+        let now = WallClock.milliseconds()
         var headers = HTTPHeaders()
         switch exchange.charge(weight: weight, now: now) {
         case .allowed(let used):

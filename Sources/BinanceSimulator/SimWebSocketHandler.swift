@@ -61,7 +61,7 @@ final class SimWebSocketHandler: ChannelInboundHandler {
         // NIO's upgrader always installs the encoder ahead of this handler.
         rawContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         assert(rawContext != nil, "WebSocketFrameEncoder missing from the pipeline")
-        openedAt = SimExchange.wallClockMilliseconds()
+        openedAt = WallClock.milliseconds()
         id = exchange.register(self)
         let configuration = exchange.configuration
         for stream in initialStreams where !subscriptions.contains(stream) {
@@ -157,7 +157,7 @@ final class SimWebSocketHandler: ChannelInboundHandler {
 
     private func sendPing() {
         guard let context, !closing, !stalled else { return }
-        let now = SimExchange.wallClockMilliseconds()
+        let now = WallClock.milliseconds()
         let frame = WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: String(now)))
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
         if awaitingPongSince == nil {
@@ -211,7 +211,7 @@ final class SimWebSocketHandler: ChannelInboundHandler {
     }
 
     private func countIncomingMessage() -> Bool {
-        let now = SimExchange.wallClockMilliseconds()
+        let now = WallClock.milliseconds()
         recentMessages.removeAll { now - $0 >= 1_000 }
         recentMessages.append(now)
         return recentMessages.count <= exchange.configuration.maxMessagesPerSecond

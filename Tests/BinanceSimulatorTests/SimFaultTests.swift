@@ -120,7 +120,7 @@ struct SimFaultTests {
             _ = try await Self.connections(simulator, count: 2)
             try await Self.eventually("data flows") { stalled.messages.count > 3 }
             try await simulator.inject(.stallConnection(.connection(ids[0]), seconds: 1.5))
-            let stalledAt = SimExchange.wallClockMilliseconds()
+            let stalledAt = WallClock.milliseconds()
             #expect(try await simulator.status().connections.first { $0.id == ids[0] }?.faults == ["stalled"])
             try await Self.eventually("resumes after the stall") {
                 try stalled.texts.contains { try Self.eventTime($0, "btcusdt@bookTicker").map { $0 > stalledAt + 1_500 } ?? false }
@@ -229,7 +229,7 @@ struct SimFaultTests {
             try await simulator.inject(.stallStream(market: .usdm, stream: "btcusdt@aggTrade", connection: nil, seconds: 1.5))
             // Every tick run after the stall took effect has an event time after this instant
             // (event times are scheduled tick times, never later than when the tick runs).
-            let stalledAt = SimExchange.wallClockMilliseconds()
+            let stalledAt = WallClock.milliseconds()
             #expect(try await simulator.status().stalledStreams == ["usdm:btcusdt@aggTrade"])
             try await Self.eventually("trades resume") {
                 try received.texts.contains { try Self.eventTime($0, "btcusdt@aggTrade").map { $0 > stalledAt + 1_500 } ?? false }

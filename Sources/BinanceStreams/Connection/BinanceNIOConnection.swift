@@ -27,7 +27,8 @@ public enum BinanceNIOConnection {
         let target = try Target(url: settings.url)
         let sslContext = try target.tls ? NIOSSLContext(configuration: settings.tls) : nil
         let serverName = settings.serverName ?? target.host
-        let upgraded = EventLoopPromiseBox()
+        /// True once upgraded; false if the channel closed first.
+        let upgraded = FirstOutcome<Bool>()
         let outcome = FirstOutcome<ConnectionState.End>()
         let state = ConnectionState()
         let bootstrap = ClientBootstrap(group: group)
@@ -45,7 +46,7 @@ public enum BinanceNIOConnection {
                             try channel.pipeline.syncOperations.addHandler(
                                 BinanceFrameHandler(maxMessageSize: maxMessageSize, pingInterval: pingInterval, onMessage: onMessage, state: state)
                             )
-                            upgraded.succeed()
+                            upgraded.resolve(true)
                         }
                     }
                     let request = UpgradeRequestHandler(target: target, apiKey: settings.apiKey)
@@ -68,13 +69,14 @@ public enum BinanceNIOConnection {
         // The upgrade must complete within the connect timeout; on our own channel a late one
         // is simply closed.
         let timeout = channel.eventLoop.scheduleTask(in: TimeAmount(settings.connectTimeout)) {
-            if !upgraded.isDone {
+            if !upgraded.isResolved {
                 state.setEnd(.timeout)
                 channel.close(promise: nil)
             }
         }
         channel.closeFuture.whenComplete { _ in
             timeout.cancel()
+            upgraded.resolve(false)
             outcome.resolve(state.end)
         }
         let writer = BinanceRequestWriter { text in
@@ -84,7 +86,7 @@ public enum BinanceNIOConnection {
             try await channel.writeAndFlush(frame)
         }
         return try await withTaskCancellationHandler {
-            let opened = await upgraded.wait(channel: channel)
+            let opened = await upgraded.value
             guard opened else {
                 let end = await outcome.value
                 if case .timeoutBeforeUpgrade = end.kind {
@@ -172,37 +174,6 @@ final class ConnectionState: Sendable {
     }
 
     var end: End { value.withLock { $0 } }
-}
-
-/// Resolves once the upgrade completed, or with false when the channel closed first.
-final class EventLoopPromiseBox: Sendable {
-    private let done = Mutex<(value: Bool?, waiters: [CheckedContinuation<Bool, Never>])>((nil, []))
-
-    func succeed() { resolve(true) }
-
-    var isDone: Bool { done.withLock { $0.value != nil } }
-
-    private func resolve(_ value: Bool) {
-        let waiters = done.withLock { state -> [CheckedContinuation<Bool, Never>] in
-            guard state.value == nil else { return [] }
-            state.value = value
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume(returning: value) }
-    }
-
-    func wait(channel: any Channel) async -> Bool {
-        channel.closeFuture.whenComplete { _ in self.resolve(false) }
-        return await withCheckedContinuation { continuation in
-            let ready = done.withLock { state -> Bool? in
-                if let value = state.value { return value }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-    }
 }
 
 /// Sends the HTTP upgrade request (with the API key header) once the channel is active.
@@ -312,7 +283,7 @@ final class BinanceFrameHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
         if frame.fin, let message = partial {
             partial = nil
-            onMessage(BinanceReceivedMessage(bytes: message, receiveTimeMicroseconds: wallClockMicroseconds()))
+            onMessage(BinanceReceivedMessage(bytes: message, receiveTimeMicroseconds: WallClock.microseconds()))
         }
     }
 

@@ -59,7 +59,7 @@ public enum BinanceWebSocketConnection {
                     }
                     if frame.fin, let message = partial {
                         partial = nil
-                        onMessage(BinanceReceivedMessage(bytes: message, receiveTimeMicroseconds: wallClockMicroseconds()))
+                        onMessage(BinanceReceivedMessage(bytes: message, receiveTimeMicroseconds: WallClock.microseconds()))
                     }
                 }
             }
@@ -121,6 +121,9 @@ final class FirstOutcome<Value: Sendable>: Sendable {
         for waiter in waiters { waiter.resume(returning: value) }
     }
 
+    /// Whether a value has been resolved.
+    var isResolved: Bool { state.withLock { $0.value != nil } }
+
     var value: Value {
         get async {
             await withCheckedContinuation { continuation in
@@ -142,8 +145,3 @@ final class Flag: Sendable {
     var isSet: Bool { value.load(ordering: .acquiring) }
 }
 
-func wallClockMicroseconds() -> Int64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_REALTIME, &spec)
-    return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1_000
-}

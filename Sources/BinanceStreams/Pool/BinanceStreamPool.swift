@@ -134,7 +134,7 @@ public final class BinanceStreamPool: Sendable {
             attempts: ConnectionAttemptQuota(configuration: configuration),
             liveness: StreamLivenessTracker(configuration: configuration.liveness)
         ))
-        epoch = (wallClockMicroseconds(), .now)
+        epoch = (WallClock.microseconds(), .now)
     }
 
     // MARK: API
