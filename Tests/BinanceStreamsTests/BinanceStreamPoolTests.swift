@@ -245,20 +245,29 @@ struct BinanceStreamPoolTests {
                 $0.rotationOverlapTimeout = .milliseconds(3_500)
                 // This test is about rotation alone: no liveness resubscription mid-overlap
                 // (on a starved machine mark prices can look stale; that interplay is open).
-                $0.liveness.resubscribeAfter = .seconds(3_600)
+                // POOL_ROTATION_RESUBSCRIBE=1 turns aggressive liveness on, to reproduce that
+                // interplay (see the issue notes); off by default.
+                let aggressive = ProcessInfo.processInfo.environment["POOL_ROTATION_RESUBSCRIBE"] != nil
+                $0.liveness.resubscribeAfter = .seconds(aggressive ? 1 : 3_600)
+                if aggressive {
+                    $0.liveness.minimumStaleAfter = .milliseconds(300)
+                    $0.liveness.staleMultiple = 1
+                }
             }) { pool, collector in
                 _ = try pool.subscribe(streams)
                 try await Self.eventually("rotated") { pool.rotationCount >= 1 }
                 // Keep receiving on the replacement for a while after the switch-over.
                 try await Task.sleep(for: .milliseconds(1_500))
+                // What was delivered first, then the exchange's record: the record then holds
+                // at least everything delivered.
+                let messages = collector.messages
+                delivered.withLock { $0 = messages }
                 try await simulator.flushGroundTruth()
                 let events = collector.lifecycle
                 #expect(events.contains { if case .rotated(1, 2, let moved) = $0 { moved == streams.sorted() } else { false } })
                 #expect(!events.contains { if case .reconnected = $0 { true } else { false } }, "\(events)")
                 #expect(!events.contains { if case .failed = $0 { true } else { false } }, "\(events)")
                 #expect(pool.subscriptions.allSatisfy { $0.state == "confirmed" && $0.connection == 2 })
-                let messages = collector.messages
-                delivered.withLock { $0 = messages }
             }
         }
         // Compare what the pool delivered with what the exchange sent, per stream.

@@ -411,9 +411,20 @@ public final class BinanceStreamPool: Sendable {
     /// connection's lifecycle decides the switch-over.
     private func checkRotationReady(_ new: PoolConnectionID, _ state: inout State, now: Instant) -> (lifecycle: [StreamPoolLifecycleEvent], messages: [StreamMessage], cancel: Task<Void, Never>?) {
         guard let rotation = state.rotations[new], rotation.switchedAt == nil, rotation.newDelivered,
-              state.slots[new]?.tracker.isFullyConfirmed == true,
-              let actions = state.slots[rotation.old]?.lifecycle.replacementReady(at: now), actions.contains(.switchOver)
+              state.slots[new]?.tracker.isFullyConfirmed == true
         else { return ([], [], nil) }
+        // Every stream the replacement has already delivered must be aligned with the old
+        // connection first. Switching earlier would release its buffered frames unchecked,
+        // and the deduplicator's history starts at the rotation: a frame the old connection
+        // delivered just before it would come again. A stream that never aligns holds the
+        // switch until the overlap timeout abandons the rotation (retried later, no loss).
+        let streams = state.pool.connection(rotation.old)?.streams ?? []
+        guard streams.allSatisfy({ rotation.dedup.bufferedCount($0.rawValue) == 0 || rotation.dedup.hasSwitched($0.rawValue) }) else {
+            return ([], [], nil)
+        }
+        guard let actions = state.slots[rotation.old]?.lifecycle.replacementReady(at: now), actions.contains(.switchOver) else {
+            return ([], [], nil)
+        }
         let (done, cancel) = switchOver(from: rotation.old, &state)
         return (done.lifecycle, done.messages, cancel)
     }
@@ -430,6 +441,11 @@ public final class BinanceStreamPool: Sendable {
                 output.append(.resumed(stream: stream.rawValue))
             case .resubscribe(let stream):
                 guard let id = state.pool.subscription(stream)?.connection, state.slots[id]?.writer != nil else { continue }
+                // Not while the connection is being rotated: its replacement subscribes the
+                // stream afresh, and changing the old socket's subscriptions mid-overlap was
+                // seen to cost a duplicate across the switch (under load). Liveness asks again
+                // after `resubscribeAfter`.
+                guard replacement(of: id, state) == nil, state.rotations[id]?.switchedAt == nil || state.rotations[id] == nil else { continue }
                 state.slots[id]!.tracker.unsubscribe([stream])
                 state.slots[id]!.tracker.subscribe([stream])
                 state.forcedResubscriptions += 1
@@ -539,11 +555,10 @@ public final class BinanceStreamPool: Sendable {
                 if let name = state.names[stream], case .resumed? = state.liveness.messageReceived(name, at: now) {
                     output.append(.lifecycle(.resumed(stream: stream)))
                 }
-                if isNew {
-                    let ready = checkRotationReady(id, &state, now: now)
-                    output += ready.messages.map { .message($0) } + ready.lifecycle.map { .lifecycle($0) }
-                    cancel = ready.cancel
-                }
+                // A frame from either side can complete an alignment, and so the readiness.
+                let ready = checkRotationReady(key, &state, now: now)
+                output += ready.messages.map { .message($0) } + ready.lifecycle.map { .lifecycle($0) }
+                cancel = ready.cancel
                 slot = state.slots[id]!
             case .data(let stream, _):
                 if let gap = slot.lifecycle.frameReceived(at: now, isData: true) {
