@@ -525,10 +525,10 @@ public final class BinanceStreamPool: Sendable {
             state.pool.connectionOpened(id)
             _ = slot.tracker.connectionOpened()
             state.slots[id] = slot
+            events.yield(.lifecycle(.connectionOpened(connection: id.rawValue, route: BinanceRoute(rawValue: slot.route.rawValue) ?? .unrouted)))
             return true
         }
         guard current else { return }
-        events.yield(.lifecycle(.connectionOpened(connection: id.rawValue, route: BinanceRoute(rawValue: state.withLock { $0.slots[id]?.route.rawValue } ?? "") ?? .unrouted)))
         wake.signal()
     }
 
@@ -595,9 +595,11 @@ public final class BinanceStreamPool: Sendable {
                 logger.debug("frame skipped", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.frame": "\(frame)"])
             }
             state.slots[id] = slot
+            // Yielded under the lock: two sockets (a rotation's old and new) are read on
+            // different threads, and delivery must follow the order of the decisions above.
+            for event in output { events.yield(event) }
         }
         cancel?.cancel()
-        for event in output { events.yield(event) }
         if output.contains(where: { if case .lifecycle = $0 { true } else { false } }) { wake.signal() }
     }
 
@@ -605,6 +607,8 @@ public final class BinanceStreamPool: Sendable {
         var output: [StreamPoolLifecycleEvent] = []
         var abandonedTask: Task<Void, Never>?
         state.withLock { state in
+            // Yielded under the lock, in order with every other event (see `received`).
+            defer { for event in output { events.yield(.lifecycle(event)) } }
             guard var slot = state.slots[id], slot.generation == generation else { return }
             let wasOpen = slot.writer != nil
             slot.writer = nil
@@ -641,7 +645,6 @@ public final class BinanceStreamPool: Sendable {
             state.slots[id] = slot
         }
         abandonedTask?.cancel()
-        for event in output { events.yield(.lifecycle(event)) }
         wake.signal()
     }
 
