@@ -185,14 +185,18 @@ struct RedisConnectionTests {
                 batch.appendArgument("v")
                 batch.appendArgument(bytes: value)
             }
-            let killer = Task {
-                try await Task.sleep(for: .milliseconds(100))
+            // The kill comes from a thread of its own: a task's sleep can be woken late when
+            // parallel tests keep the cooperative pool busy, and the batch would finish first.
+            let killed = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                usleep(100_000)
                 server.stop()
+                killed.signal()
             }
             await #expect { try await redis.execute(batch) } throws: { error in
                 (error as? RedisClientError)?.isConnectionError == true
             }
-            try await killer.value
+            killed.wait()
             try server.start()
             #expect(try await redis.send("PING") == .status("PONG"))
         }

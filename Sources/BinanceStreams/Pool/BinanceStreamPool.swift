@@ -98,6 +98,8 @@ public final class BinanceStreamPool: Sendable {
         var old: PoolConnectionID
         var dedup: OverlapDeduplicator<String, StreamMessage>
         var newDelivered = false
+        /// Streams the old connection delivered since the rotation began.
+        var oldDelivered: Set<String> = []
         /// Set at the switch-over: the deduplicator keeps filtering the replacement's frames
         /// (those the old connection already delivered) until then + the overlap timeout.
         var switchedAt: Instant?
@@ -418,8 +420,15 @@ public final class BinanceStreamPool: Sendable {
         // and the deduplicator's history starts at the rotation: a frame the old connection
         // delivered just before it would come again. A stream that never aligns holds the
         // switch until the overlap timeout abandons the rotation (retried later, no loss).
+        // A stream is ready when aligned, or when neither side has delivered it during the
+        // overlap (quiet: the replacement's first frame comes after its subscription, which
+        // is after anything the old one delivered). One side only means wait: the other
+        // side's frames may repeat or precede them.
         let streams = state.pool.connection(rotation.old)?.streams ?? []
-        guard streams.allSatisfy({ rotation.dedup.bufferedCount($0.rawValue) == 0 || rotation.dedup.hasSwitched($0.rawValue) }) else {
+        guard streams.allSatisfy({ stream in
+            let name = stream.rawValue
+            return rotation.dedup.hasSwitched(name) || (rotation.dedup.bufferedCount(name) == 0 && !rotation.oldDelivered.contains(name))
+        }) else {
             return ([], [], nil)
         }
         guard let actions = state.slots[rotation.old]?.lifecycle.replacementReady(at: now), actions.contains(.switchOver) else {
@@ -550,7 +559,7 @@ public final class BinanceStreamPool: Sendable {
                 let key = isNew ? id : replacement(of: id, state)!
                 let data = StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue)
                 let fingerprint = OverlapDeduplicator<String, StreamMessage>.fingerprint(of: message.bytes.readableBytesView)
-                if isNew { state.rotations[key]!.newDelivered = true }
+                if isNew { state.rotations[key]!.newDelivered = true } else { state.rotations[key]!.oldDelivered.insert(stream) }
                 output += state.rotations[key]!.dedup.receive(data, fingerprint: fingerprint, stream: stream, from: isNew ? .new : .old).map { .message($0) }
                 if let name = state.names[stream], case .resumed? = state.liveness.messageReceived(name, at: now) {
                     output.append(.lifecycle(.resumed(stream: stream)))
