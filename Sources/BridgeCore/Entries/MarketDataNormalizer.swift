@@ -1,0 +1,327 @@
+/// Why a frame could not be normalized; the frame is skipped, counted and reported.
+public struct NormalizationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The stream the frame arrived on.
+    public var stream: String
+    /// What is wrong, for the `error` event and the debug log.
+    public var reason: String
+
+    public init(stream: String, reason: String) {
+        self.stream = stream
+        self.reason = reason
+    }
+
+    public var description: String { "cannot normalize a frame of \(stream): \(reason)" }
+}
+
+/// Turns Binance futures frames into the contract's entries (Redis contract §2): pure, no
+/// I/O, and on the hot path — one pass over the frame's bytes with ``JSONReader``, no
+/// Foundation JSON, one heap allocation per entry (its field buffer).
+///
+/// Each stream type has an ``EntryLayout``; a type without one becomes a `raw` entry carrying
+/// the payload. Array payloads (`!markPrice@arr`, `!ticker@arr`, COIN-M `<pair>@markPrice`)
+/// become one entry per element. Frames may be combined (`{"stream":…,"data":…}`) or raw.
+public struct MarketDataNormalizer: Sendable {
+    /// The precisions decimals are formatted at; symbols not in it pass through as written.
+    public var instruments: InstrumentPrecisions
+
+    public init(instruments: InstrumentPrecisions = InstrumentPrecisions()) {
+        self.instruments = instruments
+    }
+
+    /// Appends the entries of one frame to `entries`.
+    /// - Parameters:
+    ///   - frame: the frame's bytes, combined or raw.
+    ///   - stream: the parsed stream the frame belongs to (parsed once per subscription).
+    ///   - receiveTimeMicroseconds: when the bridge read the frame.
+    /// - Throws: ``NormalizationError`` if the frame is malformed; nothing is appended then.
+    public func normalize(
+        frame: UnsafeRawBufferPointer,
+        stream: BinanceStreamName,
+        receiveTimeMicroseconds: Int64,
+        into entries: inout [StreamEntry]
+    ) throws(NormalizationError) {
+        let payload: Range<Int>
+        if case .data(_, let data) = BinanceFrame.classify(frame) {
+            payload = data
+        } else {
+            payload = 0..<frame.count
+        }
+        let firstNew = entries.count
+        do {
+            try normalize(payload: frame, payload, stream: stream, receiveTimeMicroseconds: receiveTimeMicroseconds, into: &entries)
+        } catch {
+            entries.removeSubrange(firstNew...)
+            throw NormalizationError(stream: stream.rawValue, reason: error.reason)
+        }
+    }
+
+    /// A failure inside one payload, before the stream is attached.
+    struct Failure: Error {
+        let reason: String
+    }
+
+    private func normalize(
+        payload bytes: UnsafeRawBufferPointer,
+        _ range: Range<Int>,
+        stream: BinanceStreamName,
+        receiveTimeMicroseconds: Int64,
+        into entries: inout [StreamEntry]
+    ) throws(Failure) {
+        var start = range.lowerBound
+        JSONReader.skipSpace(bytes, &start, range.upperBound)
+        guard start < range.upperBound else { throw Failure(reason: "empty payload") }
+        let layout = EntryLayout.of(stream.type)
+        if bytes[start] == UInt8(ascii: "[") {
+            var elements = JSONReader.Array(bytes, range: range)
+            while let element = elements.next() {
+                guard element.kind == .object else { throw Failure(reason: "an array element is not an object") }
+                try entries.append(entry(bytes, element.range, layout, stream, receiveTimeMicroseconds))
+            }
+            if elements.failed { throw Failure(reason: "malformed or truncated JSON array") }
+        } else {
+            try entries.append(entry(bytes, range, layout, stream, receiveTimeMicroseconds))
+        }
+    }
+
+    // MARK: One object → one entry
+
+    private static let eventTimeKey = JSONKey("E")
+    private static let universeKey = JSONKey("st")
+    private static let symbolKey = JSONKey("s")
+
+    private func entry(
+        _ bytes: UnsafeRawBufferPointer,
+        _ range: Range<Int>,
+        _ layout: EntryLayout?,
+        _ stream: BinanceStreamName,
+        _ receiveTime: Int64
+    ) throws(Failure) -> StreamEntry {
+        guard let layout else { return try rawEntry(bytes, range, stream, receiveTime) }
+        let outerCount = layout.outer.count
+        let innerCount = layout.inner.count
+        // Member ranges found for each layout field, on the stack (no allocation).
+        return try withUnsafeTemporaryAllocation(of: JSONMember?.self, capacity: outerCount + innerCount + 1) { found throws(Failure) -> StreamEntry in
+            found.initialize(repeating: nil)
+            var eventTime: JSONMember?
+            var universe: JSONMember?
+            var symbol: JSONMember?
+            var inner: JSONMember?
+            var object = JSONReader.Object(bytes, range: range)
+            while let member = object.next() {
+                let key = JSONKey(bytes, member.key)
+                if key == Self.eventTimeKey {
+                    eventTime = member
+                } else if key == Self.universeKey {
+                    universe = member
+                } else if key == layout.innerKey {
+                    inner = member
+                }
+                if case .outer(let symbolKey) = layout.symbol, key == symbolKey { symbol = member }
+                for index in 0..<outerCount where layout.outer[index].key == key {
+                    found[index] = member
+                    break
+                }
+            }
+            if object.failed { throw Failure(reason: "malformed or truncated JSON object") }
+            if layout.innerKey != nil {
+                guard let inner, inner.kind == .object else { throw Failure(reason: "missing nested object") }
+                var nested = JSONReader.Object(bytes, range: inner.value)
+                while let member = nested.next() {
+                    let key = JSONKey(bytes, member.key)
+                    if case .inner(let symbolKey) = layout.symbol, key == symbolKey { symbol = member }
+                    for index in 0..<innerCount where layout.inner[index].key == key {
+                        found[outerCount + index] = member
+                        break
+                    }
+                }
+                if nested.failed { throw Failure(reason: "malformed nested object") }
+            }
+            guard let eventTime, eventTime.kind == .number, Self.isInteger(bytes, eventTime.value) else {
+                throw Failure(reason: "missing or invalid event time E")
+            }
+            guard let symbol, symbol.kind == .string, symbol.value.count > 2 else { throw Failure(reason: "missing symbol") }
+            let market = try rowMarket(bytes, universe, stream.market)
+            let symbolText = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue]), as: UTF8.self)
+            let precision = instruments.precision(of: symbolText, in: market)
+
+            var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: layout.type, reservingCapacity: range.count + 192)
+            entry.appendField("market", market.rawValue)
+            entry.appendField("symbol", bytes: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue]))
+            entry.appendField("stream", stream.rawValue)
+            entry.appendField("event_time_ms", bytes: UnsafeRawBufferPointer(rebasing: bytes[eventTime.value]))
+            entry.appendField("recv_time_us", receiveTime)
+            for index in 0..<outerCount {
+                try Self.write(layout.outer[index], found[index], bytes, precision, into: &entry)
+            }
+            for (name, value) in layout.constants {
+                entry.appendField(name, value.description)
+            }
+            for index in 0..<innerCount {
+                try Self.write(layout.inner[index], found[outerCount + index], bytes, precision, into: &entry)
+            }
+            return entry
+        }
+    }
+
+    /// A stream type without a layout: its payload, with the common fields that can be found.
+    private func rawEntry(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ stream: BinanceStreamName, _ receiveTime: Int64) throws(Failure) -> StreamEntry {
+        var eventTime: JSONMember?
+        var symbol: JSONMember?
+        var universe: JSONMember?
+        var object = JSONReader.Object(bytes, range: range)
+        while let member = object.next() {
+            let key = JSONKey(bytes, member.key)
+            if key == Self.eventTimeKey, member.kind == .number, Self.isInteger(bytes, member.value) { eventTime = member }
+            if key == Self.symbolKey, member.kind == .string, member.value.count > 2 { symbol = member }
+            if key == Self.universeKey { universe = member }
+        }
+        if object.failed { throw Failure(reason: "malformed or truncated JSON object") }
+        var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: .raw, reservingCapacity: range.count + 192)
+        entry.appendField("market", try rowMarket(bytes, universe, stream.market).rawValue)
+        if let symbol { entry.appendField("symbol", bytes: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue])) }
+        entry.appendField("stream", stream.rawValue)
+        if let eventTime { entry.appendField("event_time_ms", bytes: UnsafeRawBufferPointer(rebasing: bytes[eventTime.value])) }
+        entry.appendField("recv_time_us", receiveTime)
+        entry.appendField("payload", bytes: UnsafeRawBufferPointer(rebasing: bytes[range]))
+        return entry
+    }
+
+    /// The market a row belongs to: `st` 1 = USD-M, 2 = COIN-M (all-market streams since the
+    /// 2026-06-30 merge), else the stream's own.
+    private func rowMarket(_ bytes: UnsafeRawBufferPointer, _ universe: JSONMember?, _ market: BinanceMarket) throws(Failure) -> BinanceMarket {
+        guard let universe else { return market }
+        guard universe.value.count == 1 else { throw Failure(reason: "invalid st (expected 1 or 2)") }
+        switch bytes[universe.value.lowerBound] {
+        case UInt8(ascii: "1"): return .usdm
+        case UInt8(ascii: "2"): return .coinm
+        default: throw Failure(reason: "invalid st (expected 1 or 2)")
+        }
+    }
+
+    // MARK: Values
+
+    private static func write(
+        _ field: EntryLayout.Field,
+        _ member: JSONMember?,
+        _ bytes: UnsafeRawBufferPointer,
+        _ precision: InstrumentPrecision?,
+        into entry: inout StreamEntry
+    ) throws(Failure) {
+        guard let member else {
+            if field.required { throw Failure(reason: "missing field \(field.name) (\(Self.keyText(field.key)))") }
+            return
+        }
+        func invalid(_ expected: String) -> Failure {
+            Failure(reason: "field \(keyText(field.key)) is not \(expected)")
+        }
+        switch field.format {
+        case .integer, .nonZeroInteger:
+            guard member.kind == .number, isInteger(bytes, member.value) else { throw invalid("an integer") }
+            if case .nonZeroInteger = field.format, member.value.count == 1, bytes[member.value.lowerBound] == UInt8(ascii: "0") { return }
+            entry.appendField(field.name, bytes: UnsafeRawBufferPointer(rebasing: bytes[member.value]))
+        case .price, .quantity, .decimal:
+            guard member.kind == .string else { throw invalid("a decimal string") }
+            let text = member.unquotedValue
+            if text.isEmpty { return }  // Binance's "" for "not applicable": an absent field
+            guard let decimal = DecimalText(bytes, text) else { throw invalid("a decimal string") }
+            let decimals: Int? =
+                switch field.format {
+                case .price: precision?.priceDecimals
+                case .quantity: precision?.quantityDecimals
+                default: nil
+                }
+            entry.appendField(field.name, decimal: decimal, in: bytes, precision: decimals)
+        case .text:
+            guard member.kind == .string else { throw invalid("a string") }
+            let text = member.unquotedValue
+            if text.isEmpty { return }
+            entry.appendField(field.name, bytes: UnsafeRawBufferPointer(rebasing: bytes[text]))
+        case .makerSide:
+            switch member.kind {
+            case .true: entry.appendField(field.name, "sell")
+            case .false: entry.appendField(field.name, "buy")
+            default: throw invalid("a boolean")
+            }
+        case .orderSide:
+            let text = member.unquotedValue
+            guard member.kind == .string, text.count == 3 || text.count == 4 else { throw invalid("BUY or SELL") }
+            if text.count == 3, bytes[text.lowerBound] == UInt8(ascii: "B") {
+                entry.appendField(field.name, "buy")
+            } else if text.count == 4, bytes[text.lowerBound] == UInt8(ascii: "S") {
+                entry.appendField(field.name, "sell")
+            } else {
+                throw invalid("BUY or SELL")
+            }
+        case .flag:
+            switch member.kind {
+            case .true: entry.appendField(field.name, "1")
+            case .false: entry.appendField(field.name, "0")
+            default: throw invalid("a boolean")
+            }
+        case .levels:
+            guard member.kind == .array else { throw invalid("an array of levels") }
+            try writeLevels(field.name, bytes, member.value, precision, into: &entry)
+        case .json:
+            entry.appendField(field.name, bytes: UnsafeRawBufferPointer(rebasing: bytes[member.value]))
+        }
+    }
+
+    /// `[["price","qty"],…]` re-written with each decimal at the instrument's precision.
+    private static func writeLevels(
+        _ name: StaticString,
+        _ bytes: UnsafeRawBufferPointer,
+        _ range: Range<Int>,
+        _ precision: InstrumentPrecision?,
+        into entry: inout StreamEntry
+    ) throws(Failure) {
+        let token = entry.beginValue(name)
+        entry.appendValueByte(UInt8(ascii: "["))
+        var levels = JSONReader.Array(bytes, range: range)
+        var first = true
+        while let level = levels.next() {
+            guard level.kind == .array else { throw Failure(reason: "a depth level is not an array") }
+            var pair = JSONReader.Array(bytes, range: level.range)
+            guard let price = pair.next(), let quantity = pair.next(), pair.next() == nil, !pair.failed,
+                  price.kind == .string, quantity.kind == .string,
+                  let priceText = DecimalText(bytes, (price.range.lowerBound + 1)..<(price.range.upperBound - 1)),
+                  let quantityText = DecimalText(bytes, (quantity.range.lowerBound + 1)..<(quantity.range.upperBound - 1))
+            else { throw Failure(reason: "a depth level is not [\"price\",\"qty\"]") }
+            if !first { entry.appendValueByte(UInt8(ascii: ",")) }
+            first = false
+            entry.appendValueByte(UInt8(ascii: "["))
+            entry.appendValueByte(UInt8(ascii: "\""))
+            entry.appendValueDecimal(priceText, in: bytes, precision: precision?.priceDecimals)
+            entry.appendValueByte(UInt8(ascii: "\""))
+            entry.appendValueByte(UInt8(ascii: ","))
+            entry.appendValueByte(UInt8(ascii: "\""))
+            entry.appendValueDecimal(quantityText, in: bytes, precision: precision?.quantityDecimals)
+            entry.appendValueByte(UInt8(ascii: "\""))
+            entry.appendValueByte(UInt8(ascii: "]"))
+        }
+        if levels.failed { throw Failure(reason: "malformed depth levels") }
+        entry.appendValueByte(UInt8(ascii: "]"))
+        entry.endValue(token)
+    }
+
+    /// `-?[0-9]+`: Binance's ids and times (no fraction, no exponent).
+    static func isInteger(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        var index = range.lowerBound
+        if index < range.upperBound, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < range.upperBound, range.count <= 20 else { return false }
+        while index < range.upperBound {
+            guard DecimalText.isDigit(bytes[index]) else { return false }
+            index += 1
+        }
+        return true
+    }
+
+    private static func keyText(_ key: JSONKey) -> String {
+        var code = key.code
+        var text = ""
+        while code != 0 {
+            text.append(Character(Unicode.Scalar(UInt8(code & 0xFF))))
+            code >>= 8
+        }
+        return text
+    }
+}
