@@ -38,6 +38,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // The WebSocket client (tests of the simulator today; the stream pool next).
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        // REST calls to Binance (exchangeInfo today, depth snapshots next): HTTP/1.1 and TLS
+        // with timeouts, on the same NIO event loops as everything else.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Deque for the publisher's buffer (already in the graph through swift-nio).
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // MARK: Pure core
@@ -104,6 +109,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strictSettings
         ),
@@ -168,7 +175,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgeTests",
-            dependencies: ["Bridge", "RedisClient", "BridgeCore", "TestSupport"],
+            dependencies: [
+                "Bridge", "RedisClient", "BridgeCore", "TestSupport", "BinanceSimulator", "BinanceStreams",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
     ],

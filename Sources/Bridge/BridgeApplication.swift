@@ -1,3 +1,4 @@
+import BinanceStreams
 import BridgeCore
 import Logging
 import Metrics
@@ -36,7 +37,13 @@ public enum BridgeApplication {
         )
     }
 
-    /// Runs the bridge until a shutdown signal, then closes everything and returns.
+    /// Runs the bridge until a shutdown signal, then drains and returns.
+    ///
+    /// Services, in start order (shutdown runs in reverse, each finishing before the next is
+    /// told): Redis health, events, the publisher, one market service per market (pool +
+    /// normalizer), the control channel, the status hash. So on SIGTERM the bridge stops taking
+    /// commands, closes the sockets, hands every frame already read to the publisher, flushes
+    /// it to Redis, and exits; the desired sets stay as they are for the next start.
     public static func run(configuration: BridgeConfiguration, logger: Logger) async throws {
         logger.info(
             "binance-bridge starting",
@@ -45,11 +52,10 @@ public enum BridgeApplication {
                 "bridge.settings": .dictionary(.init(uniqueKeysWithValues: configuration.redactedSettings.map { ($0.key, .string($0.value)) })),
             ]
         )
-        let redis = RedisConnection(configuration: try redisConfiguration(configuration))
-        let health = RedisHealthService(connection: redis, logger: logger)
+        let components = try BridgeComponents(configuration: configuration, logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: health)],
+                services: components.services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -57,10 +63,71 @@ public enum BridgeApplication {
         do {
             try await group.run()
         } catch {
-            await redis.close()
+            await components.close()
             throw error
         }
-        await redis.close()
+        await components.close()
         logger.info("binance-bridge stopped")
+    }
+}
+
+/// Everything one bridge process runs, built from its configuration (also used by tests to
+/// run a bridge in-process).
+public struct BridgeComponents: Sendable {
+    public let coordinator: BridgeCoordinator
+    public let services: [any Service]
+    private let connections: [RedisConnection]
+
+    public init(configuration: BridgeConfiguration, logger: Logger) throws {
+        let redisConfiguration = try BridgeApplication.redisConfiguration(configuration)
+        // Separate connections: each runs its jobs in order, so data batches, events and
+        // control replies never queue behind one another.
+        let commands = RedisConnection(configuration: redisConfiguration)
+        let data = RedisConnection(configuration: redisConfiguration)
+        let eventsConnection = RedisConnection(configuration: redisConfiguration)
+        connections = [commands, data, eventsConnection]
+        let keys = BridgeKeys(prefix: configuration.redis.prefix)
+        let events = BridgeEvents(redis: eventsConnection, channel: keys.events, logger: logger)
+        let publisher = EntryPublisher(
+            redis: data,
+            configuration: EntryPublisher.Configuration(
+                prefix: configuration.redis.prefix,
+                maxlen: configuration.redis.maxlen,
+                maxlenByKind: configuration.maxlenByKind,
+                bufferBytes: configuration.publisher.bufferBytes,
+                batchSize: configuration.publisher.batchSize,
+                batchWindow: configuration.publisher.batchWindow
+            ),
+            events: events,
+            logger: logger
+        )
+        var endpoints: [BinanceMarket: BinanceEndpoint] = [:]
+        for market in BinanceMarket.allCases {
+            let urls = configuration.endpoints(market)
+            endpoints[market] = BinanceEndpoint(market: market, webSocketBase: urls.webSocketURL, restBase: urls.restURL)
+        }
+        let instruments = InstrumentCache(redis: commands, prefix: configuration.redis.prefix, endpoints: endpoints, events: events, logger: logger)
+        var markets: [BinanceMarket: MarketService] = [:]
+        for market in BinanceMarket.allCases {
+            let pool = BinanceStreamPool(
+                endpoint: endpoints[market]!,
+                connection: BinanceConnectionSettings(url: "", apiKey: configuration.apiKey),
+                logger: logger
+            )
+            markets[market] = MarketService(pool: pool, publisher: publisher, instruments: instruments, events: events, logger: logger)
+        }
+        coordinator = BridgeCoordinator(
+            keys: keys, redis: commands, events: events, publisher: publisher, instruments: instruments,
+            markets: markets, strictInstruments: configuration.instruments.strict, logger: logger
+        )
+        let startup = StartupService(coordinator: coordinator, syncOnStart: configuration.instruments.syncOnStart, logger: logger)
+        services = [RedisHealthService(connection: commands, logger: logger), events, publisher]
+            + BinanceMarket.allCases.compactMap { markets[$0] }
+            + [startup, ControlService(bridge: coordinator, subscriberConfiguration: redisConfiguration, logger: logger), StatusService(bridge: coordinator)]
+    }
+
+    /// Closes the Redis connections (after the services have stopped).
+    public func close() async {
+        for connection in connections { await connection.close() }
     }
 }

@@ -147,6 +147,16 @@ public struct RedisCommandBatch: Sendable {
         appendArgument(bytes: Array(argument))
     }
 
+    /// Appends arguments already framed as RESP bulk strings (`$<len>\r\n<bytes>\r\n` …),
+    /// e.g. an entry's fields; the command they belong to was begun with
+    /// ``beginCommand(argumentCount:)`` counting them.
+    public mutating func appendEncoded(_ arguments: UnsafeRawBufferPointer) {
+        guard !arguments.isEmpty else { return }
+        let destination = reserve(arguments.count)
+        destination.copyMemory(from: arguments.baseAddress!, byteCount: arguments.count)
+        storage.count += arguments.count
+    }
+
     /// Appends one binary argument from raw memory: `$<len>\r\n<bytes>\r\n`.
     ///
     /// The publisher's hot path: one capacity check, then the header, payload and trailer are

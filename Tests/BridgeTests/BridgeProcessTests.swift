@@ -7,6 +7,12 @@ import Testing
 /// process: start-up validation, connecting to Redis, and clean shutdown on signals.
 @Suite("binance-bridge process", .timeLimit(.minutes(2)))
 struct BridgeProcessTests {
+    /// No exchangeInfo sync and a prefix of its own: a test never reaches Binance and never
+    /// restores another test's subscriptions.
+    static var offline: [String] {
+        ["--instruments-sync-on-start", "false", "--redis-prefix", "test-\(UInt32.random(in: 0...UInt32.max))"]
+    }
+
     @Test func invalidSettingStopsStartUpWithOneLineAndExitCode2() throws {
         let bridge = try BridgeProcess(arguments: ["run", "--redis-maxlen", "abc"])
         let status = try bridge.waitForExit(within: .seconds(20))
@@ -25,7 +31,7 @@ struct BridgeProcessTests {
 
     @Test func connectsToRedisAndExitsZeroOnSigterm() throws {
         let url = try SharedRedis.urlString()
-        let bridge = try BridgeProcess(arguments: ["run", "--redis-url", url, "--log-level", "info"])
+        let bridge = try BridgeProcess(arguments: ["run", "--redis-url", url, "--log-level", "info"] + Self.offline)
         try bridge.waitForOutput("connected to Redis", within: .seconds(30))
         #expect(!bridge.standardError.contains("s3cret"))
         bridge.signal(SIGTERM)
@@ -35,7 +41,7 @@ struct BridgeProcessTests {
 
     @Test func keepsRetryingWhileRedisIsDownAndStillStopsCleanlyOnSigint() throws {
         let port = RedisServerProcess.freePort()
-        let bridge = try BridgeProcess(arguments: ["run", "--redis-url", "redis://127.0.0.1:\(port)/0"])
+        let bridge = try BridgeProcess(arguments: ["run", "--redis-url", "redis://127.0.0.1:\(port)/0"] + Self.offline)
         try bridge.waitForOutput("cannot reach Redis", within: .seconds(30))
         let started = ContinuousClock.now
         bridge.signal(SIGINT)

@@ -207,6 +207,38 @@ public final class BinanceStreamPool: Sendable {
 
     public var subscriptionCount: Int { state.withLock { $0.pool.subscriptionCount } }
 
+    /// One connection as `status` shows it.
+    public struct ConnectionSnapshot: Sendable, Equatable {
+        public var id: Int
+        /// `public`, `market` or `unrouted`.
+        public var route: String
+        public var streams: Int
+        /// `open`, `connecting`, `waiting` (backoff) or `closing`.
+        public var state: String
+        /// Seconds since the current socket opened (0 when not open).
+        public var ageSeconds: Double
+    }
+
+    /// Every connection of the pool, by id.
+    public var connections: [ConnectionSnapshot] {
+        let now = Instant.now
+        return state.withLock { state in
+            state.pool.connections.map { connection in
+                let lifecycle = state.slots[connection.id]?.lifecycle.state
+                let (name, age): (String, Double) =
+                    switch lifecycle {
+                    case .open(let since): ("open", Double((now - since).components.seconds) + Double((now - since).components.attoseconds) / 1e18)
+                    case .connecting: ("connecting", 0)
+                    case .waitingToConnect, .idle, .none: ("waiting", 0)
+                    case .closingToReconnect, .closing, .closed: ("closing", 0)
+                    }
+                return ConnectionSnapshot(
+                    id: connection.id.rawValue, route: connection.route.rawValue, streams: connection.streams.count, state: name, ageSeconds: age
+                )
+            }
+        }
+    }
+
     /// Connections in the pool (open or reconnecting).
     public var connectionCount: Int { state.withLock { $0.pool.connections.count } }
 
@@ -681,10 +713,12 @@ public final class BinanceStreamPool: Sendable {
 }
 
 /// Wakes the driver loop: a signal, or a deadline, whichever comes first.
-final class WakeSignal: Sendable {
+package final class WakeSignal: Sendable {
+    package init() {}
+
     private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
-    func signal() {
+    package func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -697,7 +731,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Returns on a signal (also one sent before the call) or at `deadline`.
-    func wait(until deadline: ContinuousClock.Instant?) async {
+    package func wait(until deadline: ContinuousClock.Instant?) async {
         let timer = deadline.map { deadline in
             Task { [self] in
                 // Only a timer that ran out signals: a cancelled one (the loop woke for

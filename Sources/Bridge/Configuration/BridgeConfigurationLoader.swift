@@ -118,6 +118,12 @@ private struct SettingValues {
         if let sync = try boolean("instruments.sync_on_start") { configuration.instruments.syncOnStart = sync }
         if let books = try boolean("books.enabled") { configuration.books.enabled = books }
         if let level = try choice("log.level", of: BridgeConfiguration.LogLevel.self) { configuration.log.level = level }
+        if let bytes = try integer("publisher.buffer_bytes", in: 65_536...(1 << 40)) { configuration.publisher.bufferBytes = bytes }
+        if let size = try integer("publisher.batch_size", in: 1...100_000) { configuration.publisher.batchSize = size }
+        if let window = try integer("publisher.batch_window_us", in: 0...1_000_000) { configuration.publisher.batchWindow = .microseconds(window) }
+        for kind in BinanceStreamKind.allCases {
+            if let maxlen = try integer("maxlen.\(kind.settingName)", in: 1...1_000_000_000) { configuration.maxlenByKind[kind] = maxlen }
+        }
         return configuration
     }
 

@@ -3,7 +3,11 @@
 extension BridgeConfiguration {
     /// Every setting, once, in the order `check-config` prints them: the single source for
     /// the loader (which keys, flags and variables exist), `check-config` and the docs.
-    public static let settings: [SettingDescriptor] = [
+    public static let settings: [SettingDescriptor] = baseSettings + BinanceStreamKind.allCases.map {
+        SettingDescriptor("maxlen.\($0.settingName)", "redis.maxlen", "MAXLEN ~ of \($0.rawValue) streams (overrides redis.maxlen)")
+    }
+
+    private static let baseSettings: [SettingDescriptor] = [
         .init("redis.url", "redis://127.0.0.1:6379/0", "Redis to write to: redis://[user:password@]host:port/db or unix:///path?db=N"),
         .init("redis.prefix", "binance", "prefix of every key, channel and stream the bridge uses"),
         .init("redis.maxlen", "100000", "MAXLEN ~ bound of each data stream"),
@@ -15,6 +19,9 @@ extension BridgeConfiguration {
         .init("coinm.ws_url", "wss://dstream.binance.com", "COIN-M WebSocket base URL; default follows environment"),
         .init("coinm.rest_url", "https://dapi.binance.com", "COIN-M REST base URL; default follows environment"),
         .init("api_key", "none", "Binance API key (optional; never logged)", isSecret: true),
+        .init("publisher.buffer_bytes", "67108864", "bound of the buffer of entries waiting for Redis, bytes (then the oldest are dropped behind an overflow gap)"),
+        .init("publisher.batch_size", "512", "most XADDs per pipelined batch"),
+        .init("publisher.batch_window_us", "200", "longest an entry waits for its batch to fill, microseconds"),
         .init("http.port", "9464", "port of /metrics, /healthz and /readyz"),
         .init("instruments.strict", "false", "reject streams whose symbol is not in the instrument cache", isBoolean: true),
         .init("instruments.sync_on_start", "true", "fetch exchangeInfo at start when the instrument hash is empty", isBoolean: true),
@@ -46,7 +53,15 @@ extension BridgeConfiguration {
         case "instruments.sync_on_start": String(instruments.syncOnStart)
         case "books.enabled": String(books.enabled)
         case "log.level": log.level.rawValue
-        default: "<unknown key>"
+        case "publisher.buffer_bytes": String(publisher.bufferBytes)
+        case "publisher.batch_size": String(publisher.batchSize)
+        case "publisher.batch_window_us": String(publisher.batchWindow.components.seconds * 1_000_000 + publisher.batchWindow.components.attoseconds / 1_000_000_000_000)
+        default:
+            if key.hasPrefix("maxlen."), let kind = BinanceStreamKind.allCases.first(where: { "maxlen." + $0.settingName == key }) {
+                String(maxlenByKind[kind] ?? redis.maxlen)
+            } else {
+                "<unknown key>"
+            }
         }
     }
 
@@ -77,5 +92,21 @@ extension Duration {
     /// Whole milliseconds, for rendering the `_ms` settings.
     var wholeMilliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+extension BinanceStreamKind {
+    /// The kind in snake case, as configuration keys spell it (`aggTrade` → `agg_trade`).
+    public var settingName: String {
+        var name = ""
+        for character in rawValue {
+            if character.isUppercase {
+                name.append("_")
+                name.append(contentsOf: character.lowercased())
+            } else {
+                name.append(character)
+            }
+        }
+        return name
     }
 }

@@ -43,6 +43,20 @@ public struct BridgeConfiguration: Sendable, Equatable {
         }
     }
 
+    /// How entries are written to Redis (`publisher.*`).
+    public struct Publisher: Sendable, Equatable {
+        /// Bound of the buffer of entries waiting for Redis, bytes; past it the oldest are
+        /// dropped behind an `overflow` gap marker.
+        public var bufferBytes = 64 << 20
+        /// Most `XADD`s per pipelined batch.
+        public var batchSize = 512
+        /// Longest an entry waits for its batch to fill.
+        public var batchWindow: Duration = .microseconds(200)
+
+        /// The defaults: 64 MiB, 512 entries, 200 µs.
+        public init() {}
+    }
+
     /// The metrics and health endpoint (`http.*`).
     public struct HTTP: Sendable, Equatable {
         /// TCP port of `/metrics`, `/healthz` and `/readyz`.
@@ -90,6 +104,10 @@ public struct BridgeConfiguration: Sendable, Equatable {
 
     /// Redis connection and stream settings.
     public var redis = Redis()
+    /// `MAXLEN ~` per stream kind (`maxlen.<kind>`), overriding `redis.maxlen`.
+    public var maxlenByKind: [BinanceStreamKind: Int] = [:]
+    /// How entries are written to Redis.
+    public var publisher = Publisher()
     /// Binance network; selects the URL defaults of ``usdm`` and ``coinm``.
     public var environment: BinanceEnvironment = .mainnet
     /// USD-M futures endpoints.

@@ -144,7 +144,7 @@ public struct MarketDataNormalizer: Sendable {
             let symbolText = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue]), as: UTF8.self)
             let precision = instruments.precision(of: symbolText, in: market)
 
-            var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: layout.type, reservingCapacity: range.count + 192)
+            var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: layout.type, timeMicroseconds: receiveTime, reservingCapacity: range.count + 192)
             entry.appendField("market", market.rawValue)
             entry.appendField("symbol", bytes: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue]))
             entry.appendField("stream", stream.rawValue)
@@ -176,7 +176,7 @@ public struct MarketDataNormalizer: Sendable {
             if key == Self.universeKey { universe = member }
         }
         if object.failed { throw Failure(reason: "malformed or truncated JSON object") }
-        var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: .raw, reservingCapacity: range.count + 192)
+        var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: .raw, timeMicroseconds: receiveTime, reservingCapacity: range.count + 192)
         entry.appendField("market", try rowMarket(bytes, universe, stream.market).rawValue)
         if let symbol { entry.appendField("symbol", bytes: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue])) }
         entry.appendField("stream", stream.rawValue)

@@ -44,13 +44,17 @@ public struct StreamEntry: Sendable {
     public private(set) var fields: [UInt8]
     /// Number of field/value pairs.
     public private(set) var fieldCount = 0
+    /// When the data was read (data entries: `recv_time_us`) or the marker made, µs since the
+    /// epoch: bounds the window of an `overflow` gap when the entry has to be dropped.
+    public var timeMicroseconds: Int64
 
     /// An empty entry of `type`; ``appendField(_:_:)`` and friends fill it. The `type`
     /// field is written first.
-    public init(stream: String, market: BinanceMarket, type: EntryType, reservingCapacity capacity: Int = 256) {
+    public init(stream: String, market: BinanceMarket, type: EntryType, timeMicroseconds: Int64 = 0, reservingCapacity capacity: Int = 256) {
         self.stream = stream
         self.market = market
         self.type = type
+        self.timeMicroseconds = timeMicroseconds
         fields = []
         fields.reserveCapacity(capacity)
         appendField("type", type.rawValue)

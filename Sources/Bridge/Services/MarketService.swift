@@ -1,0 +1,214 @@
+import BinanceStreams
+import BridgeCore
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// One market's data path: runs its ``BinanceStreamPool`` and turns everything the pool
+/// reports into entries — data through the ``MarketDataNormalizer``, lifecycle changes into
+/// `gap` / `status` markers and events — for the ``EntryPublisher``.
+///
+/// On graceful shutdown the pool is closed; its event sequence ends after what it buffered,
+/// so every frame already read is normalized and handed to the publisher before `run` returns.
+public final class MarketService: Service, Sendable {
+    public let market: BinanceMarket
+    public let pool: BinanceStreamPool
+    private let publisher: EntryPublisher
+    private let instruments: InstrumentCache
+    private let events: BridgeEvents
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// Per-stream bookkeeping for markers.
+    private struct State {
+        /// Parsed names by text (a frame names its stream by text).
+        var names: [String: BinanceStreamName] = [:]
+        /// Last data frame per stream, µs (start of a stale window).
+        var lastReceive: [String: Int64] = [:]
+        /// Streams whose `subscribed` marker is written (once per subscription).
+        var announced: Set<String> = []
+        /// Stale streams: when their data stopped.
+        var staleSince: [String: Int64] = [:]
+        var messagesIn = 0
+        var badFrames = 0
+        var gaps = 0
+    }
+
+    /// Counters since start.
+    public struct Statistics: Sendable, Equatable {
+        public var messagesIn: Int
+        public var badFrames: Int
+        public var gaps: Int
+    }
+
+    private let messagesCounter: Metrics.Counter
+    private let badFrameCounter: Metrics.Counter
+
+    public init(pool: BinanceStreamPool, publisher: EntryPublisher, instruments: InstrumentCache, events: BridgeEvents, logger: Logger) {
+        market = pool.market
+        self.pool = pool
+        self.publisher = publisher
+        self.instruments = instruments
+        self.events = events
+        self.logger = logger
+        messagesCounter = Metrics.Counter(label: "binance_bridge_messages_in_total", dimensions: [("market", pool.market.rawValue)])
+        badFrameCounter = Metrics.Counter(label: "binance_bridge_bad_frames_total", dimensions: [("market", pool.market.rawValue)])
+    }
+
+    public var statistics: Statistics {
+        state.withLock { Statistics(messagesIn: $0.messagesIn, badFrames: $0.badFrames, gaps: $0.gaps) }
+    }
+
+    /// A stream was unsubscribed: its last entry is the `unsubscribed` marker.
+    public func unsubscribed(_ streams: [BinanceStreamName]) {
+        let now = WallClock.microseconds()
+        state.withLock { state in
+            for stream in streams {
+                state.announced.remove(stream.rawValue)
+                state.staleSince[stream.rawValue] = nil
+                state.lastReceive[stream.rawValue] = nil
+            }
+        }
+        var entries = streams.map { StreamEntry.status(stream: $0, .unsubscribed, timeMicroseconds: now) }
+        publisher.enqueue(&entries)
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                await withGracefulShutdownHandler {
+                    await self.pool.run()
+                } onGracefulShutdown: {
+                    self.pool.close()
+                }
+            }
+            group.addTask { await self.consume() }
+        }
+    }
+
+    // MARK: Consuming the pool
+
+    private func consume() async {
+        var entries: [StreamEntry] = []
+        entries.reserveCapacity(64)
+        var precisions = instruments.precisions
+        var sinceRefresh = 0
+        for await event in pool.events {
+            switch event {
+            case .message(let message):
+                // Re-read the instrument snapshot now and then (a reload swaps it).
+                sinceRefresh += 1
+                if sinceRefresh >= 1024 {
+                    precisions = instruments.precisions
+                    sinceRefresh = 0
+                }
+                handle(message, precisions: precisions, into: &entries)
+            case .dropped(let stream, let count):
+                droppedByPool(stream, count, into: &entries)
+            case .lifecycle(let change):
+                precisions = instruments.precisions
+                lifecycle(change, into: &entries)
+            }
+            if !entries.isEmpty { publisher.enqueue(&entries) }
+        }
+    }
+
+    private func name(_ stream: String, in state: inout State) -> BinanceStreamName? {
+        if let known = state.names[stream] { return known }
+        guard let parsed = try? BinanceStreamName(stream, market: market) else { return nil }
+        if state.names.count > 20_000 { state.names.removeAll(keepingCapacity: true) }
+        state.names[stream] = parsed
+        return parsed
+    }
+
+    private func handle(_ message: StreamMessage, precisions: InstrumentPrecisions, into entries: inout [StreamEntry]) {
+        let stream = state.withLock { state -> BinanceStreamName? in
+            state.messagesIn += 1
+            state.lastReceive[message.stream] = message.receiveTimeMicroseconds
+            return name(message.stream, in: &state)
+        }
+        messagesCounter.increment()
+        guard let stream else { return }
+        let normalizer = MarketDataNormalizer(instruments: precisions)
+        do {
+            try message.bytes.withUnsafeReadableBytes { bytes throws(NormalizationError) in
+                try normalizer.normalize(frame: bytes, stream: stream, receiveTimeMicroseconds: message.receiveTimeMicroseconds, into: &entries)
+            }
+        } catch {
+            state.withLock { $0.badFrames += 1 }
+            badFrameCounter.increment()
+            logger.debug("skipping a frame that does not parse", metadata: ["bridge.stream": "\(message.stream)", "bridge.error": "\(error.reason)"])
+            events.publish(type: "error", market: market, ["code": "bad_frame", "stream": JSONValue(message.stream), "message": JSONValue(error.reason)])
+        }
+    }
+
+    private func droppedByPool(_ stream: String, _ count: Int, into entries: inout [StreamEntry]) {
+        let now = WallClock.microseconds()
+        let (name, since) = state.withLock { state in (self.name(stream, in: &state), state.lastReceive[stream] ?? now) }
+        guard let name else { return }
+        entries.append(.gap(stream: name, reason: .overflow, startMicroseconds: since, endMicroseconds: now, timeMicroseconds: now, details: ["dropped": Int64(count)]))
+        gap(stream, .overflow, since, now, extra: ["dropped": JSONValue(count)])
+    }
+
+    private func gap(_ stream: String, _ reason: GapReason, _ start: Int64, _ end: Int64, extra: [String: JSONValue] = [:]) {
+        state.withLock { $0.gaps += 1 }
+        Metrics.Counter(label: "binance_bridge_gaps_total", dimensions: [("reason", reason.rawValue)]).increment()
+        var details = extra
+        details["stream"] = JSONValue(stream)
+        details["reason"] = JSONValue(reason.rawValue)
+        details["gap_start_us"] = JSONValue(start)
+        details["gap_end_us"] = JSONValue(end)
+        events.publish(type: "gap", market: market, details)
+    }
+
+    private func lifecycle(_ change: StreamPoolLifecycleEvent, into entries: inout [StreamEntry]) {
+        let now = WallClock.microseconds()
+        switch change {
+        case .connectionOpened(let connection, let route):
+            events.publish(type: "connection_opened", market: market, ["connection": JSONValue(connection), "route": JSONValue(route.rawValue)])
+        case .connectionClosed(let connection, let reason):
+            events.publish(type: "connection_closed", market: market, ["connection": JSONValue(connection), "reason": JSONValue(reason)])
+        case .reconnected(let connection, let streams, let start, let end):
+            Metrics.Counter(label: "binance_bridge_reconnects_total", dimensions: [("market", market.rawValue)]).increment()
+            events.publish(type: "reconnected", market: market, [
+                "connection": JSONValue(connection), "streams": JSONValue(streams), "gap_start_us": JSONValue(start), "gap_end_us": JSONValue(end),
+            ])
+            let names = state.withLock { state in streams.compactMap { self.name($0, in: &state) } }
+            for name in names {
+                entries.append(.gap(stream: name, reason: .reconnect, startMicroseconds: start, endMicroseconds: end, timeMicroseconds: now))
+                gap(name.rawValue, .reconnect, start, end)
+            }
+        case .rotated(let connection, let replacement, let streams):
+            Metrics.Counter(label: "binance_bridge_rotations_total", dimensions: [("market", market.rawValue)]).increment()
+            events.publish(type: "rotation", market: market, ["connection": JSONValue(connection), "replacement": JSONValue(replacement), "streams": JSONValue(streams.count)])
+        case .confirmed(let stream, let connection):
+            let (name, first) = state.withLock { state in (self.name(stream, in: &state), state.announced.insert(stream).inserted) }
+            guard first, let name else { return }
+            entries.append(.status(stream: name, .subscribed, timeMicroseconds: now))
+            events.publish(type: "subscribed", market: market, ["stream": JSONValue(stream), "connection": JSONValue(connection)])
+        case .failed(let stream, let reason):
+            events.publish(type: "error", market: market, ["code": "subscription_failed", "stream": JSONValue(stream), "message": JSONValue(reason)])
+        case .stale(let stream, let silent):
+            let name = state.withLock { state -> BinanceStreamName? in
+                state.staleSince[stream] = state.lastReceive[stream] ?? (now - silent)
+                return self.name(stream, in: &state)
+            }
+            guard let name else { return }
+            entries.append(.status(stream: name, .stale, timeMicroseconds: now, details: ["silent_for_us": silent]))
+            events.publish(type: "stale", market: market, ["stream": JSONValue(stream), "silent_for_us": JSONValue(silent)])
+        case .resumed(let stream):
+            let (name, since) = state.withLock { state in (self.name(stream, in: &state), state.staleSince.removeValue(forKey: stream)) }
+            guard let name else { return }
+            // The data since the stream fell silent may be missing: a `stale` gap, then
+            // the `resumed` status, both before the first frame that follows.
+            // The pool reports `resumed` just before the frame that ended the silence.
+            let start = since ?? now
+            let end = now
+            entries.append(.gap(stream: name, reason: .stale, startMicroseconds: start, endMicroseconds: end, timeMicroseconds: now))
+            entries.append(.status(stream: name, .resumed, timeMicroseconds: now))
+            gap(stream, .stale, start, end)
+            events.publish(type: "resumed", market: market, ["stream": JSONValue(stream)])
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import BinanceSimulator
+import Bridge
+import BridgeCore
+import Foundation
+import Logging
+import RedisClient
+import ServiceLifecycle
+import TestSupport
+import Testing
+
+/// Runs a whole bridge in-process against an in-process simulator and a real Redis, and
+/// drives it the way a user does: `PUBLISH` commands, `BLPOP` replies, `XRANGE` streams.
+struct BridgeHarness {
+    let prefix: String
+    let redis: RedisConnection
+    let components: BridgeComponents
+
+    /// A bridge configuration pointing at `simulator` (and at `redisURL`, default: the shared
+    /// server) under a prefix of its own.
+    static func configuration(simulator: BinanceSimulator, prefix: String, redisURL: String? = nil) throws -> BridgeConfiguration {
+        var configuration = BridgeConfiguration()
+        configuration.redis.url = try redisURL ?? SharedRedis.urlString()
+        configuration.redis.prefix = prefix
+        configuration.usdm = .init(webSocketURL: "ws://127.0.0.1:\(simulator.ports.usdm)", restURL: "http://127.0.0.1:\(simulator.ports.usdm)")
+        configuration.coinm = .init(webSocketURL: "ws://127.0.0.1:\(simulator.ports.coinm)", restURL: "http://127.0.0.1:\(simulator.ports.coinm)")
+        return configuration
+    }
+
+    /// Runs `body` with a started bridge; stops it gracefully afterwards (as SIGTERM does).
+    static func with<Result: Sendable>(
+        _ configuration: BridgeConfiguration,
+        _ body: (BridgeHarness) async throws -> Result
+    ) async throws -> Result {
+        var logger = Logger(label: "bridge-test")
+        logger.logLevel = .warning
+        let components = try BridgeComponents(configuration: configuration, logger: logger)
+        let group = ServiceGroup(services: components.services, logger: logger)
+        let running = Task { try await group.run() }
+        let redis = RedisConnection(configuration: try BridgeApplication.redisConfiguration(configuration))
+        let harness = BridgeHarness(prefix: configuration.redis.prefix, redis: redis, components: components)
+        do {
+            try await harness.waitForControlChannel()
+            let result = try await body(harness)
+            await group.triggerGracefulShutdown()
+            try await running.value
+            await components.close()
+            await redis.close()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            await components.close()
+            await redis.close()
+            throw error
+        }
+    }
+
+    /// Until the bridge listens on the control channel (a command published earlier is lost).
+    func waitForControlChannel() async throws {
+        try await eventually("the bridge subscribes to \(prefix):control") {
+            let reply = try await redis.send("PUBSUB", "NUMSUB", "\(prefix):control")
+            return (reply.array?.last?.integer ?? 0) > 0
+        }
+    }
+
+    /// Publishes `command` (with a fresh `reply_to`) and returns the reply.
+    func command(_ command: JSONValue) async throws -> JSONValue {
+        let replyTo = SharedRedis.uniqueKey("reply")
+        var object = command.object ?? [:]
+        object["reply_to"] = .string(replyTo)
+        return try await publish(JSONValue.object(object).text, replyTo: replyTo)
+    }
+
+    /// Publishes raw text and waits for the reply on `replyTo`.
+    func publish(_ text: String, replyTo: String) async throws -> JSONValue {
+        try await redis.send("PUBLISH", "\(prefix):control", text)
+        let reply = try await redis.send("BLPOP", replyTo, "10")
+        guard let payload = reply.array?.last?.bytes, let value = JSONValue.parse(payload) else {
+            throw TestError("no reply to \(text.prefix(200)) on \(replyTo)")
+        }
+        // The reply list expires (EXPIRE 60) so abandoned replies do not pile up.
+        let ttl = try await redis.send("TTL", replyTo).integer ?? -2
+        #expect(ttl == -2 || (0...60).contains(ttl))
+        return value
+    }
+
+    /// Every entry of `stream` as (id, fields).
+    func entries(_ stream: String, market: BinanceMarket = .usdm) async throws -> [(id: String, fields: [String: String])] {
+        let reply = try await redis.send("XRANGE", "\(prefix):\(market.rawValue):\(stream)", "-", "+")
+        return (reply.array ?? []).compactMap { item in
+            guard let parts = item.array, parts.count == 2, let id = parts[0].string, let values = parts[1].array else { return nil }
+            var fields: [String: String] = [:]
+            for index in stride(from: 0, to: values.count - 1, by: 2) {
+                fields[values[index].string ?? ""] = values[index + 1].string ?? ""
+            }
+            return (id, fields)
+        }
+    }
+
+    func desired(_ market: BinanceMarket = .usdm) async throws -> Set<String> {
+        Set((try await redis.send("SMEMBERS", "\(prefix):subscriptions:\(market.rawValue)")).array?.compactMap(\.string) ?? [])
+    }
+}
+
+/// A short simulator configuration for bridge tests: the default instruments, a brisk market.
+func testSimulatorConfiguration(groundTruth: String? = nil) -> SimulatorConfiguration {
+    var configuration = SimulatorConfiguration()
+    configuration.rate = 40
+    configuration.groundTruthPath = groundTruth
+    return configuration
+}
+
+func uniquePrefix() -> String { "bt\(UInt32.random(in: 0...UInt32.max))" }
