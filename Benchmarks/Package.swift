@@ -49,6 +49,15 @@ let package = Package(
             path: "Benchmarks/RedisXAdd",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "Normalize",
+            dependencies: [
+                .product(name: "BridgeCore", package: "binance-bridge"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/Normalize",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,11 +4,12 @@ import Testing
 @Suite("BridgeConfiguration")
 struct ConfigurationTests {
     /// Contract section 6, plus the extensions this bridge adds.
-    private static let expectedKeys: Set<String> = [
+    private static let expectedKeys: Set<String> = Set([
         "redis.url", "redis.prefix", "redis.maxlen", "usdm.ws_url", "usdm.rest_url", "coinm.ws_url", "coinm.rest_url",
         "environment", "api_key", "http.port", "instruments.strict", "instruments.sync_on_start", "books.enabled",
         "redis.connect_timeout_ms", "redis.command_timeout_ms", "log.level",
-    ]
+        "publisher.buffer_bytes", "publisher.batch_size", "publisher.batch_window_us",
+    ]).union(BinanceStreamKind.allCases.map { "maxlen." + $0.settingName })
 
     // MARK: Defaults
 
@@ -33,7 +34,9 @@ struct ConfigurationTests {
     @Test func documentedDefaultsAreTheRealDefaults() {
         let configuration = BridgeConfiguration()
         for setting in BridgeConfiguration.settings where !setting.isSecret {
-            #expect(configuration.renderedValue(of: setting.key) == setting.defaultValue, "\(setting.key)")
+            // `maxlen.*` default to whatever `redis.maxlen` is.
+            let expected = setting.defaultValue == "redis.maxlen" ? configuration.renderedValue(of: "redis.maxlen") : setting.defaultValue
+            #expect(configuration.renderedValue(of: setting.key) == expected, "\(setting.key)")
         }
         #expect(configuration.renderedValue(of: "api_key") == "<none>")
     }

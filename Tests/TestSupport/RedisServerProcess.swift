@@ -77,7 +77,15 @@ public final class RedisServerProcess: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Sends `signal` without waiting (SIGSTOP / SIGCONT: a server that stops answering and
+    /// comes back with its data).
+    public func send(signal: Int32) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+    }
+
     deinit {
+        if let process, process.isRunning { kill(process.processIdentifier, SIGCONT) }
         stop()
         try? FileManager.default.removeItem(at: directory)
     }

@@ -33,6 +33,30 @@ public final class BridgeCoordinator: Sendable {
     private let logger: Logger
     public let startedAtMicroseconds = WallClock.microseconds()
     private let lastError = Mutex<String?>(nil)
+    private let started = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    /// Marks start-up (instruments loaded, subscriptions restored) as done.
+    public func startupFinished() {
+        let waiters = started.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once start-up is done: commands apply after the restore, and strict
+    /// instrument checks see the loaded cache.
+    public func waitUntilStarted() async {
+        await withCheckedContinuation { continuation in
+            let done = started.withLock { state -> Bool in
+                if state.done { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
 
     public init(
         keys: BridgeKeys, redis: RedisConnection, events: BridgeEvents, publisher: EntryPublisher, instruments: InstrumentCache,
@@ -158,6 +182,7 @@ public final class BridgeCoordinator: Sendable {
         let service = try service(market)
         let names = try parse(streams, market: market, checkSymbols: true)
         let result: BinanceStreamPool.SubscribeResult
+        service.subscribing(names)
         do {
             result = try service.pool.subscribe(names.map(\.rawValue))
         } catch let error as StreamPoolError {
@@ -234,6 +259,7 @@ public final class BridgeCoordinator: Sendable {
             service.unsubscribed(result.removed.compactMap { try? BinanceStreamName($0, market: market) })
         }
         if !toAdd.isEmpty {
+            service.subscribing(toAdd.compactMap { try? BinanceStreamName($0, market: market) })
             do {
                 added = try service.pool.subscribe(toAdd).added
             } catch let error as StreamPoolError {

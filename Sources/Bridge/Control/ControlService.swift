@@ -26,6 +26,15 @@ public final class ControlService: Service, Sendable {
     }
 
     public func run() async throws {
+        // Commands apply after the restore and with the instrument cache loaded. A shutdown
+        // before start-up finishes ends here (the startup service is told first).
+        let startedOrStopping = await withGracefulShutdownHandler {
+            await bridge.waitUntilStarted()
+            return true
+        } onGracefulShutdown: {
+            self.bridge.startupFinished()
+        }
+        guard startedOrStopping, !Task.isShuttingDownGracefully else { return }
         let subscriber = RedisSubscriber(
             configuration: subscriberConfiguration,
             channels: [bridge.keys.control],

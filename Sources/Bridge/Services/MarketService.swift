@@ -30,6 +30,9 @@ public final class MarketService: Service, Sendable {
         var announced: Set<String> = []
         /// Stale streams: when their data stopped.
         var staleSince: [String: Int64] = [:]
+        /// Unsubscribed streams: frames still in flight are dropped, so the `unsubscribed`
+        /// marker stays the stream's last entry.
+        var ended: Set<String> = []
         var messagesIn = 0
         var badFrames = 0
         var gaps = 0
@@ -60,11 +63,19 @@ public final class MarketService: Service, Sendable {
         state.withLock { Statistics(messagesIn: $0.messagesIn, badFrames: $0.badFrames, gaps: $0.gaps) }
     }
 
+    /// Streams are about to be subscribed (again): their frames are welcome.
+    public func subscribing(_ streams: [BinanceStreamName]) {
+        state.withLock { state in
+            for stream in streams { state.ended.remove(stream.rawValue) }
+        }
+    }
+
     /// A stream was unsubscribed: its last entry is the `unsubscribed` marker.
     public func unsubscribed(_ streams: [BinanceStreamName]) {
         let now = WallClock.microseconds()
         state.withLock { state in
             for stream in streams {
+                state.ended.insert(stream.rawValue)
                 state.announced.remove(stream.rawValue)
                 state.staleSince[stream.rawValue] = nil
                 state.lastReceive[stream.rawValue] = nil
@@ -125,6 +136,7 @@ public final class MarketService: Service, Sendable {
     private func handle(_ message: StreamMessage, precisions: InstrumentPrecisions, into entries: inout [StreamEntry]) {
         let stream = state.withLock { state -> BinanceStreamName? in
             state.messagesIn += 1
+            if state.ended.contains(message.stream) { return nil }
             state.lastReceive[message.stream] = message.receiveTimeMicroseconds
             return name(message.stream, in: &state)
         }

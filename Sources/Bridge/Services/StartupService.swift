@@ -21,6 +21,7 @@ public final class StartupService: Service, Sendable {
         try? await cancelWhenGracefulShutdown {
             await self.loadInstruments()
             await self.coordinator.restore()
+            self.coordinator.startupFinished()
             // Stay alive until shutdown: a finished service would end the group.
             try await Task.sleep(for: .seconds(365 * 86_400))
         }
