@@ -16,6 +16,15 @@ ensure_system_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
 }
 
+# The schema test validates real output with Python's jsonschema (PyPI); install it when
+# missing (python3 and pip come with the machine; Debian's PEP 668 marker needs the flag).
+ensure_python_jsonschema() {
+    if python3 -c 'import jsonschema' >/dev/null 2>&1; then return 0; fi
+    echo "==> installing python3 jsonschema"
+    python3 -m pip install --quiet jsonschema 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages jsonschema
+}
+
 # Prints a free TCP port on 127.0.0.1.
 free_port() {
     if command -v python3 >/dev/null 2>&1; then

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_system_packages
+ensure_python_jsonschema
 
 echo "==> building"
 swift build --build-tests

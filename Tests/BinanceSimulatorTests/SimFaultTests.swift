@@ -292,12 +292,22 @@ struct SimFaultTests {
 
     @Test func refusedConnectionsFailUntilTheWindowEnds() async throws {
         try await withBinanceSimulator(Self.configuration()) { simulator async throws in
-            try await simulator.inject(.refuseConnections(seconds: 0.8))
+            // A window long enough that a loaded machine still connects inside it: a client
+            // that connected after it would stream forever and never fail.
+            let window = Duration.seconds(3)
+            let injected = ContinuousClock.now
+            try await simulator.inject(.refuseConnections(seconds: 3))
             let refused = Received()
             let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: refused, expectFailure: true)
+            let watchdog = Task {
+                try await Task.sleep(for: .seconds(20))
+                task.cancel()
+            }
             await #expect(throws: (any Error).self) { try await task.value }
+            watchdog.cancel()
+            #expect(refused.messages.isEmpty)
             #expect(try await simulator.status().connectionsRefused == 1)
-            try await Task.sleep(for: .milliseconds(900))
+            try await Task.sleep(until: injected + window + .milliseconds(100))
             let accepted = Received()
             let later = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: accepted)
             try await Self.eventually("accepted after the window") { accepted.messages.count > 0 }

@@ -34,7 +34,10 @@ struct BridgeHarness {
         var logger = Logger(label: "bridge-test")
         logger.logLevel = .warning
         let components = try BridgeComponents(configuration: configuration, logger: logger)
-        let group = ServiceGroup(services: components.services, logger: logger)
+        // The group logs each service's start and end at debug: shown when a shutdown hangs.
+        var groupLogger = Logger(label: "bridge-test-group")
+        groupLogger.logLevel = ProcessInfo.processInfo.environment["BRIDGE_TEST_GROUP_DEBUG"] == nil ? .warning : .debug
+        let group = ServiceGroup(services: components.services, logger: groupLogger)
         let running = Task { try await group.run() }
         let redis = RedisConnection(configuration: try BridgeApplication.redisConfiguration(configuration))
         let harness = BridgeHarness(prefix: configuration.redis.prefix, redis: redis, components: components)

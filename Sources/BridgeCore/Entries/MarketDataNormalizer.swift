@@ -40,12 +40,8 @@ public struct MarketDataNormalizer: Sendable {
         receiveTimeMicroseconds: Int64,
         into entries: inout [StreamEntry]
     ) throws(NormalizationError) {
-        let payload: Range<Int>
-        if case .data(_, let data) = BinanceFrame.classify(frame) {
-            payload = data
-        } else {
-            payload = 0..<frame.count
-        }
+        // Combined framing, or else the frame is the payload itself (raw `/ws` framing).
+        let payload = BinanceFrame.dataPayload(frame) ?? 0..<frame.count
         let firstNew = entries.count
         do {
             try normalize(payload: frame, payload, stream: stream, receiveTimeMicroseconds: receiveTimeMicroseconds, into: &entries)
@@ -144,7 +140,7 @@ public struct MarketDataNormalizer: Sendable {
             let symbolText = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue]), as: UTF8.self)
             let precision = instruments.precision(of: symbolText, in: market)
 
-            var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: layout.type, timeMicroseconds: receiveTime, reservingCapacity: range.count + 192)
+            var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: layout.type, timeMicroseconds: receiveTime, reservingCapacity: Self.capacity(range.count))
             entry.appendField("market", market.rawValue)
             entry.appendField("symbol", bytes: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue]))
             entry.appendField("stream", stream.rawValue)
@@ -176,7 +172,7 @@ public struct MarketDataNormalizer: Sendable {
             if key == Self.universeKey { universe = member }
         }
         if object.failed { throw Failure(reason: "malformed or truncated JSON object") }
-        var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: .raw, timeMicroseconds: receiveTime, reservingCapacity: range.count + 192)
+        var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: .raw, timeMicroseconds: receiveTime, reservingCapacity: Self.capacity(range.count))
         entry.appendField("market", try rowMarket(bytes, universe, stream.market).rawValue)
         if let symbol { entry.appendField("symbol", bytes: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue])) }
         entry.appendField("stream", stream.rawValue)
@@ -302,6 +298,12 @@ public struct MarketDataNormalizer: Sendable {
         entry.appendValueByte(UInt8(ascii: "]"))
         entry.endValue(token)
     }
+
+    /// Room for an entry made from a payload of `count` bytes, so that writing it never
+    /// regrows the buffer (one allocation per entry): field names and RESP framing roughly
+    /// double Binance's one-letter keys, plus the common fields.
+    @inline(__always)
+    static func capacity(_ count: Int) -> Int { count * 2 + 384 }
 
     /// `-?[0-9]+`: Binance's ids and times (no fraction, no exponent).
     static func isInteger(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {

@@ -55,8 +55,24 @@ public enum BinanceFrame: Equatable, Sendable {
     private static let streamPrefix = Array(#"{"stream":""#.utf8)
     private static let dataKey = Array(#","data":"#.utf8)
 
+    /// The byte range of `data` in a combined frame, without building the stream name (the
+    /// normalizer already knows the stream): the fast path when the frame is in Binance's key
+    /// order, else the full scan. Nil when the frame is not a combined data frame.
+    public static func dataPayload(_ bytes: UnsafeRawBufferPointer) -> Range<Int>? {
+        if let range = fastDataRange(bytes) { return range.payload }
+        if case .data(_, let payload) = classify(bytes) { return payload }
+        return nil
+    }
+
     /// `{"stream":"<name>","data":<payload>}` exactly, else nil (then the general scan decides).
     private static func fastData(_ bytes: UnsafeRawBufferPointer) -> BinanceFrame? {
+        guard let range = fastDataRange(bytes) else { return nil }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range.name]), as: UTF8.self)
+        return .data(stream: name, payload: range.payload)
+    }
+
+    /// The ranges of the name and the payload of a combined frame in Binance's key order.
+    private static func fastDataRange(_ bytes: UnsafeRawBufferPointer) -> (name: Range<Int>, payload: Range<Int>)? {
         let prefix = streamPrefix.count
         guard bytes.count > prefix + dataKey.count + 2, bytes.starts(with: streamPrefix) else { return nil }
         var end = prefix
@@ -75,8 +91,7 @@ public enum BinanceFrame: Equatable, Sendable {
         var tail = payloadEnd - 1
         while tail > payloadStart, bytes[tail] == 0x20 { tail -= 1 }
         guard tail >= payloadStart, bytes[tail] == UInt8(ascii: "}") || bytes[tail] == UInt8(ascii: "]") else { return nil }
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[prefix..<end]), as: UTF8.self)
-        return .data(stream: name, payload: payloadStart..<payloadEnd)
+        return (prefix..<end, payloadStart..<payloadEnd)
     }
 
     private static func errorReply(id: UInt64?, _ object: UnsafeRawBufferPointer) -> BinanceFrame {
