@@ -21,10 +21,9 @@ let benchmarks: @Sendable () -> Void = {
         let label = stream.split(separator: "@").dropFirst().joined(separator: "@")
         Benchmark(
             "normalize \(label)\(label == "depth@100ms" ? " (20+20 levels)" : "")",
-            configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput], maxDuration: .seconds(2))
+            configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput], scalingFactor: .kilo, maxDuration: .seconds(2))
         ) { benchmark in
             var entries: [StreamEntry] = []
-            entries.reserveCapacity(4)
             for _ in benchmark.scaledIterations {
                 entries.removeAll(keepingCapacity: true)
                 frame.withUnsafeBytes { bytes in

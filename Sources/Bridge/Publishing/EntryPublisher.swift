@@ -374,7 +374,7 @@ public final class EntryPublisher: Service, Sendable {
         batch.appendArgument("~")
         batch.appendArgument(key.maxlen)
         batch.appendArgument("*")
-        entry.fields.withUnsafeBytes { batch.appendEncoded($0) }
+        entry.withFieldBytes { batch.appendEncoded($0) }
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {

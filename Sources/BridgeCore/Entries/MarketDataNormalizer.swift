@@ -263,6 +263,10 @@ public struct MarketDataNormalizer: Sendable {
     }
 
     /// `[["price","qty"],…]` re-written with each decimal at the instrument's precision.
+    ///
+    /// The hot spot of depth streams (40 decimals a frame): one tight pass over the levels
+    /// writing into a scratch buffer (on the stack for frames of ordinary size), then one
+    /// copy into the entry.
     private static func writeLevels(
         _ name: StaticString,
         _ bytes: UnsafeRawBufferPointer,
@@ -270,33 +274,76 @@ public struct MarketDataNormalizer: Sendable {
         _ precision: InstrumentPrecision?,
         into entry: inout StreamEntry
     ) throws(Failure) {
-        let token = entry.beginValue(name)
-        entry.appendValueByte(UInt8(ascii: "["))
-        var levels = JSONReader.Array(bytes, range: range)
-        var first = true
-        while let level = levels.next() {
-            guard level.kind == .array else { throw Failure(reason: "a depth level is not an array") }
-            var pair = JSONReader.Array(bytes, range: level.range)
-            guard let price = pair.next(), let quantity = pair.next(), pair.next() == nil, !pair.failed,
-                  price.kind == .string, quantity.kind == .string,
-                  let priceText = DecimalText(bytes, (price.range.lowerBound + 1)..<(price.range.upperBound - 1)),
-                  let quantityText = DecimalText(bytes, (quantity.range.lowerBound + 1)..<(quantity.range.upperBound - 1))
-            else { throw Failure(reason: "a depth level is not [\"price\",\"qty\"]") }
-            if !first { entry.appendValueByte(UInt8(ascii: ",")) }
-            first = false
-            entry.appendValueByte(UInt8(ascii: "["))
-            entry.appendValueByte(UInt8(ascii: "\""))
-            entry.appendValueDecimal(priceText, in: bytes, precision: precision?.priceDecimals)
-            entry.appendValueByte(UInt8(ascii: "\""))
-            entry.appendValueByte(UInt8(ascii: ","))
-            entry.appendValueByte(UInt8(ascii: "\""))
-            entry.appendValueDecimal(quantityText, in: bytes, precision: precision?.quantityDecimals)
-            entry.appendValueByte(UInt8(ascii: "\""))
-            entry.appendValueByte(UInt8(ascii: "]"))
+        let priceDecimals = precision?.priceDecimals
+        let quantityDecimals = precision?.quantityDecimals
+        // Each decimal grows by at most its padding (and a "."); a level holds two decimals
+        // in at least 9 bytes (`["0","0"]`), so this bounds the output.
+        let padding = 1 + max(priceDecimals ?? 0, quantityDecimals ?? 0)
+        let bound = range.count + (range.count / 9 + 1) * 2 * padding + 2
+        try withUnsafeTemporaryAllocation(byteCount: bound, alignment: 1) { scratch throws(Failure) in
+            let output = scratch.baseAddress!
+            var count = 0
+            var index = range.lowerBound
+            let end = range.upperBound
+            @inline(__always) func byte(_ value: UInt8) {
+                output.storeBytes(of: value, toByteOffset: count, as: UInt8.self)
+                count += 1
+            }
+            @inline(__always) func space() { JSONReader.skipSpace(bytes, &index, end) }
+            @inline(__always) func expect(_ value: UInt8) -> Bool { JSONReader.take(value, bytes, &index, end) }
+            /// A quoted decimal, written re-formatted.
+            @inline(__always) func decimal(_ decimals: Int?) -> Bool {
+                guard expect(UInt8(ascii: "\"")) else { return false }
+                let start = index
+                while index < end, bytes[index] != UInt8(ascii: "\"") { index += 1 }
+                guard index < end, let text = DecimalText(bytes, start..<index) else { return false }
+                index += 1
+                byte(UInt8(ascii: "\""))
+                if let decimals {
+                    text.write(from: bytes, precision: decimals, to: output + count)
+                    count += text.formattedCount(precision: decimals)
+                } else {
+                    (output + count).copyMemory(from: bytes.baseAddress! + text.start, byteCount: text.end - text.start)
+                    count += text.end - text.start
+                }
+                byte(UInt8(ascii: "\""))
+                return true
+            }
+            space()
+            guard expect(UInt8(ascii: "[")) else { throw Failure(reason: "malformed depth levels") }
+            byte(UInt8(ascii: "["))
+            space()
+            if expect(UInt8(ascii: "]")) {
+                byte(UInt8(ascii: "]"))
+            } else {
+                while true {
+                    space()
+                    guard expect(UInt8(ascii: "[")) else { throw Failure(reason: "a depth level is not an array") }
+                    byte(UInt8(ascii: "["))
+                    space()
+                    guard decimal(priceDecimals) else { throw Failure(reason: "a depth level is not [\"price\",\"qty\"]") }
+                    space()
+                    guard expect(UInt8(ascii: ",")) else { throw Failure(reason: "a depth level is not [\"price\",\"qty\"]") }
+                    byte(UInt8(ascii: ","))
+                    space()
+                    guard decimal(quantityDecimals) else { throw Failure(reason: "a depth level is not [\"price\",\"qty\"]") }
+                    space()
+                    guard expect(UInt8(ascii: "]")) else { throw Failure(reason: "a depth level is not [\"price\",\"qty\"]") }
+                    byte(UInt8(ascii: "]"))
+                    space()
+                    if expect(UInt8(ascii: ",")) {
+                        byte(UInt8(ascii: ","))
+                        continue
+                    }
+                    guard expect(UInt8(ascii: "]")) else { throw Failure(reason: "malformed depth levels") }
+                    byte(UInt8(ascii: "]"))
+                    break
+                }
+            }
+            space()
+            guard index == end else { throw Failure(reason: "malformed depth levels") }
+            entry.appendField(name, bytes: UnsafeRawBufferPointer(start: output, count: count))
         }
-        if levels.failed { throw Failure(reason: "malformed depth levels") }
-        entry.appendValueByte(UInt8(ascii: "]"))
-        entry.endValue(token)
     }
 
     /// Room for an entry made from a payload of `count` bytes, so that writing it never

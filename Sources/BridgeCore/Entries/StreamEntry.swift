@@ -40,8 +40,11 @@ public struct StreamEntry: Sendable {
     public var market: BinanceMarket
     /// The entry type, also written as the first field.
     public var type: EntryType
-    /// The field/value pairs as RESP bulk strings.
-    public private(set) var fields: [UInt8]
+    /// The field/value pairs as RESP bulk strings: the first ``usedBytes`` of a buffer sized
+    /// once, written through pointers (no per-byte `Array.append`).
+    private var storage: [UInt8]
+    /// Bytes of `storage` written.
+    public private(set) var usedBytes = 0
     /// Number of field/value pairs.
     public private(set) var fieldCount = 0
     /// When the data was read (data entries: `recv_time_us`) or the marker made, µs since the
@@ -49,38 +52,45 @@ public struct StreamEntry: Sendable {
     public var timeMicroseconds: Int64
 
     /// An empty entry of `type`; ``appendField(_:_:)`` and friends fill it. The `type`
-    /// field is written first.
+    /// field is written first. `capacity` should cover the whole entry: past it the buffer
+    /// doubles (a second allocation).
     public init(stream: String, market: BinanceMarket, type: EntryType, timeMicroseconds: Int64 = 0, reservingCapacity capacity: Int = 256) {
         self.stream = stream
         self.market = market
         self.type = type
         self.timeMicroseconds = timeMicroseconds
-        fields = []
-        fields.reserveCapacity(capacity)
+        storage = Array(repeating: 0, count: max(capacity, 64))
         appendField("type", type.rawValue)
     }
 
-    /// Bytes the entry occupies (what the publisher's buffer bound counts).
-    public var byteCount: Int { fields.count + stream.utf8.count }
+    /// Bytes the entry holds in memory (what the publisher's buffer bound counts): its whole
+    /// buffer, not only the part written.
+    public var byteCount: Int { storage.count + stream.utf8.count }
+
+    /// The fields as RESP bulk strings.
+    public func withFieldBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<usedBytes])) }
+    }
 
     // MARK: Writing fields
 
     /// Appends `name` = `value`.
     public mutating func appendField(_ name: StaticString, _ value: String) {
-        appendName(name)
         var value = value
-        value.withUTF8 { appendBulk(UnsafeRawBufferPointer($0)) }
+        value.withUTF8 { appendField(name, bytes: UnsafeRawBufferPointer($0)) }
     }
 
     /// Appends `name` = the bytes `value` (copied as they are).
     public mutating func appendField(_ name: StaticString, bytes value: UnsafeRawBufferPointer) {
-        appendName(name)
-        appendBulk(value)
+        name.withUTF8Buffer { nameBytes in
+            write(name: UnsafeRawBufferPointer(nameBytes), valueCount: value.count) { destination in
+                if value.count > 0 { destination.copyMemory(from: value.baseAddress!, byteCount: value.count) }
+            }
+        }
     }
 
     /// Appends `name` = `value` in decimal.
     public mutating func appendField(_ name: StaticString, _ value: Int64) {
-        appendName(name)
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for Int64.min
         withUnsafeMutableBytes(of: &digits) { buffer in
             var magnitude = value.magnitude
@@ -94,67 +104,53 @@ public struct StreamEntry: Sendable {
                 index -= 1
                 buffer[index] = UInt8(ascii: "-")
             }
-            appendBulk(UnsafeRawBufferPointer(rebasing: buffer[index...]))
+            appendField(name, bytes: UnsafeRawBufferPointer(rebasing: buffer[index...]))
         }
     }
 
     /// Appends `name` = the decimal `value` read from `bytes`, formatted at `precision`
     /// decimals, or as written when `precision` is nil.
     public mutating func appendField(_ name: StaticString, decimal value: DecimalText, in bytes: UnsafeRawBufferPointer, precision: Int?) {
-        appendName(name)
         guard let precision else {
             // The exchange's own text, trailing zeros included.
-            return appendBulk(UnsafeRawBufferPointer(rebasing: bytes[value.start..<value.end]))
+            return appendField(name, bytes: UnsafeRawBufferPointer(rebasing: bytes[value.start..<value.end]))
         }
-        let count = value.formattedCount(precision: precision)
-        appendHeader(count)
-        let offset = fields.count
-        fields.append(contentsOf: repeatElement(0, count: count))
-        fields.withUnsafeMutableBytes { buffer in
-            value.write(from: bytes, precision: precision, to: buffer.baseAddress! + offset)
-        }
-        appendCRLF()
-    }
-
-    /// Starts a value built piecewise with ``appendValueBytes(_:)``; finish with
-    /// ``endValue(_:)`` passing the returned token.
-    public mutating func beginValue(_ name: StaticString) -> Int {
-        appendName(name)
-        return fields.count
-    }
-
-    /// Appends bytes to the value begun by ``beginValue(_:)``.
-    public mutating func appendValueBytes(_ bytes: UnsafeRawBufferPointer) {
-        fields.append(contentsOf: bytes)
-    }
-
-    /// Appends one ASCII byte to the value begun by ``beginValue(_:)``.
-    public mutating func appendValueByte(_ byte: UInt8) {
-        fields.append(byte)
-    }
-
-    /// Appends a decimal, formatted as ``appendField(_:decimal:in:precision:)`` does, to the
-    /// value begun by ``beginValue(_:)``.
-    public mutating func appendValueDecimal(_ value: DecimalText, in bytes: UnsafeRawBufferPointer, precision: Int?) {
-        guard let precision else {
-            return fields.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[value.start..<value.end]))
-        }
-        let count = value.formattedCount(precision: precision)
-        let offset = fields.count
-        fields.append(contentsOf: repeatElement(0, count: count))
-        fields.withUnsafeMutableBytes { buffer in
-            value.write(from: bytes, precision: precision, to: buffer.baseAddress! + offset)
+        name.withUTF8Buffer { nameBytes in
+            write(name: UnsafeRawBufferPointer(nameBytes), valueCount: value.formattedCount(precision: precision)) { destination in
+                value.write(from: bytes, precision: precision, to: destination)
+            }
         }
     }
 
-    /// Finishes a value begun at `token`: frames it as a bulk string.
-    public mutating func endValue(_ token: Int) {
-        let length = fields.count - token
-        var header: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let headerCount = withUnsafeMutableBytes(of: &header) { Self.writeHeader(length, to: $0) }
-        withUnsafeBytes(of: &header) { fields.insert(contentsOf: $0[0..<headerCount], at: token) }
-        appendCRLF()
+    /// Writes one field: `$<n>\r\n<name>\r\n$<m>\r\n<value>\r\n`, the value by `value`
+    /// into the `valueCount` bytes it is given.
+    @inline(__always)
+    private mutating func write(name: UnsafeRawBufferPointer, valueCount: Int, value: (UnsafeMutableRawPointer) -> Void) {
+        // Headers take at most 1 + 20 + 2 bytes each; two CRLFs follow the payloads.
+        let needed = name.count + valueCount + 2 * 23 + 4
+        if usedBytes + needed > storage.count {
+            storage.append(contentsOf: repeatElement(0, count: max(storage.count, needed)))
+        }
+        let used = usedBytes
+        usedBytes = storage.withUnsafeMutableBytes { buffer -> Int in
+            var cursor = buffer.baseAddress! + used
+            cursor += Self.writeHeader(name.count, to: cursor)
+            if name.count > 0 { cursor.copyMemory(from: name.baseAddress!, byteCount: name.count) }
+            cursor += name.count
+            cursor.storeBytes(of: Self.crlf, as: UInt16.self)
+            cursor += 2
+            cursor += Self.writeHeader(valueCount, to: cursor)
+            value(cursor)
+            cursor += valueCount
+            cursor.storeBytes(of: Self.crlf, as: UInt16.self)
+            cursor += 2
+            return cursor - buffer.baseAddress!
+        }
+        fieldCount += 1
     }
+
+    /// `\r\n` as one little-endian store.
+    private static let crlf = UInt16(UInt8(ascii: "\r")) | UInt16(UInt8(ascii: "\n")) << 8
 
     // MARK: Reading (tests, tools, the `list` of a failed entry)
 
@@ -163,6 +159,7 @@ public struct StreamEntry: Sendable {
         var result: [(String, String)] = []
         var strings: [String] = []
         var index = 0
+        let fields = storage[0..<usedBytes]
         while index < fields.count {
             // `$<len>\r\n<bytes>\r\n`
             index += 1
@@ -186,45 +183,22 @@ public struct StreamEntry: Sendable {
 
     // MARK: Framing
 
-    private mutating func appendName(_ name: StaticString) {
-        fieldCount += 1
-        name.withUTF8Buffer { appendBulk(UnsafeRawBufferPointer($0)) }
-    }
-
-    private mutating func appendBulk(_ value: UnsafeRawBufferPointer) {
-        appendHeader(value.count)
-        fields.append(contentsOf: value)
-        appendCRLF()
-    }
-
-    private mutating func appendHeader(_ length: Int) {
-        var header: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let count = withUnsafeMutableBytes(of: &header) { Self.writeHeader(length, to: $0) }
-        withUnsafeBytes(of: &header) { fields.append(contentsOf: $0[0..<count]) }
-    }
-
+    /// Writes `$<length>\r\n` at `destination`; returns its length.
     @inline(__always)
-    private mutating func appendCRLF() {
-        fields.append(UInt8(ascii: "\r"))
-        fields.append(UInt8(ascii: "\n"))
-    }
-
-    /// Writes `$<length>\r\n` at the start of `buffer` (24 bytes); returns its length.
-    private static func writeHeader(_ length: Int, to buffer: UnsafeMutableRawBufferPointer) -> Int {
+    private static func writeHeader(_ length: Int, to destination: UnsafeMutableRawPointer) -> Int {
         var digits = 1
         var rest = length / 10
         while rest > 0 {
             digits += 1
             rest /= 10
         }
-        buffer[0] = UInt8(ascii: "$")
+        destination.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
         var value = length
         for position in stride(from: digits, to: 0, by: -1) {
-            buffer[position] = UInt8(ascii: "0") + UInt8(value % 10)
+            destination.storeBytes(of: UInt8(ascii: "0") + UInt8(value % 10), toByteOffset: position, as: UInt8.self)
             value /= 10
         }
-        buffer[digits + 1] = UInt8(ascii: "\r")
-        buffer[digits + 2] = UInt8(ascii: "\n")
+        destination.storeBytes(of: crlf, toByteOffset: digits + 1, as: UInt16.self)
         return digits + 3
     }
 }
