@@ -120,6 +120,11 @@ final class BridgeProcess: Sendable {
         }
     }
 
+    /// Whether the process still runs.
+    var processIsRunning: Bool { process.isRunning }
+    /// The exit status (once it has exited).
+    var exitStatus: Int32 { process.terminationStatus }
+
     var standardOutput: String { output.text.withLock { $0.stdout } }
     var standardError: String { output.text.withLock { $0.stderr } }
 

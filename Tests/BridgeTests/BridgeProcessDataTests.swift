@@ -1,0 +1,116 @@
+import BinanceSimulator
+import Bridge
+import BridgeCore
+import Foundation
+import RedisClient
+import TestSupport
+import Testing
+
+/// The real `binance-bridge` process with data flowing from the simulator: SIGTERM drains and
+/// exits 0 within 5 s; SIGKILL and a restart bring the same subscriptions back behind
+/// `restart` markers, with no command.
+@Suite("binance-bridge process with data", .timeLimit(.minutes(3)), .serialized)
+struct BridgeProcessDataTests {
+    func arguments(_ simulator: BinanceSimulator, prefix: String) throws -> [String] {
+        [
+            "run", "--redis-url", try SharedRedis.urlString(), "--redis-prefix", prefix, "--log-level", "info",
+            "--usdm-ws-url", "ws://127.0.0.1:\(simulator.ports.usdm)", "--usdm-rest-url", "http://127.0.0.1:\(simulator.ports.usdm)",
+            "--coinm-ws-url", "ws://127.0.0.1:\(simulator.ports.coinm)", "--coinm-rest-url", "http://127.0.0.1:\(simulator.ports.coinm)",
+            "--http-port", String(RedisServerProcess.freePort()),
+        ]
+    }
+
+    func started(_ simulator: BinanceSimulator, prefix: String) async throws -> BridgeProcess {
+        let bridge = try BridgeProcess(arguments: try arguments(simulator, prefix: prefix))
+        try await eventually("the bridge listens for commands", timeout: .seconds(30)) { bridge.standardError.contains("listening for commands") }
+        return bridge
+    }
+
+    func command(_ redis: RedisConnection, _ prefix: String, _ command: JSONValue) async throws -> JSONValue {
+        let replyTo = SharedRedis.uniqueKey("reply")
+        var object = command.object ?? [:]
+        object["reply_to"] = .string(replyTo)
+        try await redis.send("PUBLISH", "\(prefix):control", JSONValue.object(object).text)
+        let reply = try await redis.send("BLPOP", replyTo, "10")
+        return try #require(reply.array?.last?.bytes.flatMap(JSONValue.parse))
+    }
+
+    func tradeIds(_ redis: RedisConnection, _ key: String) async throws -> [Int64] {
+        let reply = try await redis.send("XRANGE", key, "-", "+")
+        return (reply.array ?? []).compactMap { item -> Int64? in
+            guard let values = item.array?.last?.array?.compactMap(\.string) else { return nil }
+            guard let index = values.firstIndex(of: "agg_trade_id"), index + 1 < values.count else { return nil }
+            return Int64(values[index + 1])
+        }
+    }
+
+    @Test func sigtermDrainsEverythingAndExitsZeroWithinFiveSeconds() async throws {
+        var configuration = testSimulatorConfiguration()
+        configuration.rate = 200
+        configuration.tradeRatio = 0.5
+        try await withBinanceSimulator(configuration) { simulator in
+            let prefix = uniquePrefix()
+            try await withRedisConnection(try SharedRedis.configuration()) { redis in
+                let bridge = try await started(simulator, prefix: prefix)
+                let reply = try await command(redis, prefix, ["op": "subscribe", "streams": ["btcusdt@aggTrade", "ethusdt@aggTrade"]])
+                #expect(reply["ok"] == true, "\(reply.text)")
+                let key = "\(prefix):usdm:btcusdt@aggTrade"
+                try await eventually("trades flow") { try await tradeIds(redis, key).count >= 20 }
+                let stopping = ContinuousClock.now
+                bridge.signal(SIGTERM)
+                try await eventually("the process exits", timeout: .seconds(10)) { !bridge.isRunning }
+                let took = ContinuousClock.now - stopping
+                #expect(bridge.exitStatus == 0, "stderr: \(bridge.standardError.suffix(2000))")
+                #expect(took < .seconds(5), "took \(took)")
+                #expect(bridge.standardError.contains("binance-bridge stopped"))
+                // Everything read was written: the ids are consecutive to the end.
+                let ids = try await tradeIds(redis, key)
+                #expect(zip(ids, ids.dropFirst()).allSatisfy { $1 == $0 + 1 }, "holes in \(ids.suffix(20))")
+                // The desired set is kept for the next start.
+                let desired = try await redis.send("SMEMBERS", "\(prefix):subscriptions:usdm").array?.compactMap(\.string) ?? []
+                #expect(Set(desired) == ["btcusdt@aggTrade", "ethusdt@aggTrade"])
+            }
+        }
+    }
+
+    @Test func sigkillThenRestartRestoresTheSubscriptionsBehindRestartMarkers() async throws {
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            let prefix = uniquePrefix()
+            try await withRedisConnection(try SharedRedis.configuration()) { redis in
+                let key = "\(prefix):usdm:btcusdt@bookTicker"
+                do {
+                    let bridge = try await started(simulator, prefix: prefix)
+                    _ = try await command(redis, prefix, ["op": "subscribe", "streams": ["btcusdt@bookTicker", "btcusdt@markPrice@1s"]])
+                    try await eventually("data flows") { (try await redis.send("XLEN", key).integer ?? 0) >= 10 }
+                    bridge.signal(SIGKILL)
+                    try await eventually("the process is gone") { !bridge.isRunning }
+                }
+                let killedAt = WallClock.microseconds()
+                let before = try await redis.send("XLEN", key).integer ?? 0
+                let restarted = try await started(simulator, prefix: prefix)
+                try await eventually("a restart marker, then data again", timeout: .seconds(30)) {
+                    let reply = try await redis.send("XRANGE", key, "-", "+")
+                    let entries = (reply.array ?? []).compactMap { $0.array?.last?.array?.compactMap(\.string) }
+                    guard let marker = entries.lastIndex(where: { $0.contains("restart") }) else { return false }
+                    return entries.count > marker + 2
+                }
+                #expect((try await redis.send("XLEN", key).integer ?? 0) > before)
+                let list = try await command(redis, prefix, ["op": "list"])
+                #expect(list["result"]?["streams"]?.array?.compactMap { $0["stream"]?.string } == ["btcusdt@bookTicker", "btcusdt@markPrice@1s"])
+                // The marker's window covers the time the bridge was away.
+                let reply = try await redis.send("XRANGE", key, "-", "+")
+                let marker = (reply.array ?? []).compactMap { $0.array?.last?.array?.compactMap(\.string) }.last { $0.contains("restart") } ?? []
+                func value(_ name: String) -> Int64? { marker.firstIndex(of: name).flatMap { Int64(marker[$0 + 1]) } }
+                #expect((value("gap_start_us") ?? .max) <= killedAt && (value("gap_end_us") ?? 0) >= killedAt, "\(marker)")
+                restarted.signal(SIGTERM)
+                try await eventually("the restarted process exits") { !restarted.isRunning }
+                #expect(restarted.exitStatus == 0)
+            }
+        }
+    }
+}
+
+extension BridgeProcess {
+    /// Whether the process still runs.
+    var isRunning: Bool { processIsRunning }
+}
