@@ -63,6 +63,15 @@ struct MarketDataNormalizerTests {
         #expect(entry["asks"] == "[]")
         let partial = try #require(try normalize(json, "btcusdt@depth20").first)
         #expect(partial["type"] == "depth_partial")
+        // The symbol after the levels (not Binance's order): formatted the same, later.
+        let late = #"{"e":"depthUpdate","E":10,"T":9,"U":157,"u":160,"pu":149,"b":[["25000.00","0.0020"],["24999.9","0"]],"a":[["1.5","2"]],"s":"BTCUSDT"}"#
+        let reordered = try #require(try normalize(late, "btcusdt@depth@100ms").first)
+        #expect(reordered["bids"] == entry["bids"])
+        #expect(reordered["asks"] == #"[["1.5","2.000"]]"#)
+        // Truncated inside the levels: rejected.
+        #expect(throws: NormalizationError.self) {
+            try normalize(#"{"e":"depthUpdate","E":10,"s":"BTCUSDT","U":1,"u":2,"b":[["1","2"],["3""#, "btcusdt@depth")
+        }
     }
 
     @Test func bookTickerMarkPriceAndKline() throws {
@@ -154,6 +163,28 @@ struct MarketDataNormalizerTests {
         var text = #"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[["1","2","3"]],"a":[]}"#
         #expect(throws: NormalizationError.self) {
             try text.withUTF8 { try MarketDataNormalizer().normalize(frame: UnsafeRawBufferPointer($0), stream: name, receiveTimeMicroseconds: 1, into: &entries) }
+        }
+    }
+
+    /// Depth levels take a one-pass formatter of their own; it must agree with the one every
+    /// other field uses, for any decimal and precision.
+    @Test func depthLevelFormattingAgreesWithFieldFormatting() throws {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789")
+        for _ in 0..<2_000 {
+            let integer = String((0..<Int.random(in: 1...7, using: &generator)).map { _ in digits.randomElement(using: &generator)! })
+            let fraction = String((0..<Int.random(in: 0...9, using: &generator)).map { _ in Bool.random(using: &generator) ? "0" : digits.randomElement(using: &generator)! })
+            let value = (Bool.random(using: &generator) ? "-" : "") + integer + (fraction.isEmpty && Bool.random(using: &generator) ? "" : "." + fraction)
+            let precision = InstrumentPrecision(priceDecimals: Int.random(in: 0...8, using: &generator), quantityDecimals: Int.random(in: 0...8, using: &generator))
+            let normalizer = MarketDataNormalizer(instruments: InstrumentPrecisions([.usdm: ["BTCUSDT": precision]]))
+            var entries: [StreamEntry] = []
+            var trade = #"{"e":"aggTrade","E":1,"s":"BTCUSDT","a":1,"p":"\#(value)","q":"\#(value)","m":true}"#
+            var depth = #"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[["\#(value)","\#(value)"]],"a":[]}"#
+            try trade.withUTF8 { try normalizer.normalize(frame: UnsafeRawBufferPointer($0), stream: try BinanceStreamName("btcusdt@aggTrade", market: .usdm), receiveTimeMicroseconds: 1, into: &entries) }
+            try depth.withUTF8 { try normalizer.normalize(frame: UnsafeRawBufferPointer($0), stream: try BinanceStreamName("btcusdt@depth", market: .usdm), receiveTimeMicroseconds: 1, into: &entries) }
+            let price = try #require(entries[0].value(of: "price"))
+            let qty = try #require(entries[0].value(of: "qty"))
+            #expect(entries[1].value(of: "bids") == #"[["\#(price)","\#(qty)"]]"#, "\(value) at \(precision)")
         }
     }
 

@@ -59,6 +59,8 @@ struct EntryLayout: Sendable {
     let inner: [Field]
     /// Fields with fixed values, written after the outer ones.
     let constants: [(StaticString, StaticString)]
+    /// Whether an outer field holds depth levels (formatted during the scan when it can).
+    let formatsLevels: Bool
 
     init(
         _ type: EntryType,
@@ -74,6 +76,7 @@ struct EntryLayout: Sendable {
         self.innerKey = innerKey.map { JSONKey($0) }
         self.inner = inner
         self.constants = constants
+        formatsLevels = outer.contains { if case .levels = $0.format { true } else { false } }
     }
 
     // MARK: The layouts

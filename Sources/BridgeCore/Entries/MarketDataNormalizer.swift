@@ -93,6 +93,27 @@ public struct MarketDataNormalizer: Sendable {
         _ receiveTime: Int64
     ) throws(Failure) -> StreamEntry {
         guard let layout else { return try rawEntry(bytes, range, stream, receiveTime) }
+        // Depth levels formatted during the scan land in a scratch of 2 KiB on the stack
+        // (Linux puts `withUnsafeTemporaryAllocation` above 1 KiB on the heap), enough for
+        // 20+20 levels; levels that may not fit are formatted after the scan instead. Other
+        // types need none (and do not pay for zeroing it).
+        guard layout.formatsLevels else {
+            return try entry(bytes, range, layout, stream, receiveTime, scratch: UnsafeMutableRawBufferPointer(start: nil, count: 0))
+        }
+        var stackScratch = LevelScratch()
+        return try withUnsafeMutableBytes(of: &stackScratch) { scratch throws(Failure) -> StreamEntry in
+            try entry(bytes, range, layout, stream, receiveTime, scratch: scratch)
+        }
+    }
+
+    private func entry(
+        _ bytes: UnsafeRawBufferPointer,
+        _ range: Range<Int>,
+        _ layout: EntryLayout,
+        _ stream: BinanceStreamName,
+        _ receiveTime: Int64,
+        scratch: UnsafeMutableRawBufferPointer
+    ) throws(Failure) -> StreamEntry {
         let outerCount = layout.outer.count
         let innerCount = layout.inner.count
         // Member ranges found for each layout field, on the stack (no allocation).
@@ -102,9 +123,42 @@ public struct MarketDataNormalizer: Sendable {
             var universe: JSONMember?
             var symbol: JSONMember?
             var inner: JSONMember?
-            var object = JSONReader.Object(bytes, range: range)
-            while let member = object.next() {
+            // Nested values are read by their writers (levels strictly, JSON fields validated),
+            // so the reader defers them: depth levels are formatted as they are scanned (when
+            // the symbol came first, as Binance sends it) into `scratch`, else skipped flat
+            // here and formatted below.
+            var object = JSONReader.Object(bytes, range: range, deferringContainers: true)
+            var early: (precision: InstrumentPrecision, market: BinanceMarket)?
+            var preformatted: (field: Int, offset: Int, count: Int, precision: InstrumentPrecision)?
+            var preformattedSecond: (field: Int, offset: Int, count: Int, precision: InstrumentPrecision)?
+            var scratchUsed = 0
+            while var member = object.next() {
                 let key = JSONKey(bytes, member.key)
+                var fieldIndex: Int?
+                for index in 0..<outerCount where layout.outer[index].key == key {
+                    fieldIndex = index
+                    break
+                }
+                if member.value.isEmpty {
+                    // A deferred container.
+                    if let fieldIndex, case .levels = layout.outer[fieldIndex].format, let early, member.kind == .array,
+                       Self.levelsBound(range.upperBound - member.value.lowerBound, max(early.precision.priceDecimals, early.precision.quantityDecimals))
+                        <= scratch.count - scratchUsed
+                    {
+                        let output = scratch.baseAddress! + scratchUsed
+                        guard let (count, end) = Self.levels(bytes.baseAddress!, member.value.lowerBound, range.upperBound, output, early.precision.priceDecimals, early.precision.quantityDecimals) else {
+                            throw Failure(reason: "malformed depth levels (expected [[\"price\",\"qty\"],…])")
+                        }
+                        object.resume(after: end)
+                        member.value = member.value.lowerBound..<end
+                        let record = (fieldIndex, scratchUsed, count, early.precision)
+                        if preformatted == nil { preformatted = record } else { preformattedSecond = record }
+                        scratchUsed += count
+                    } else {
+                        guard let full = object.skipPending() else { break }
+                        member.value = full
+                    }
+                }
                 if key == Self.eventTimeKey {
                     eventTime = member
                 } else if key == Self.universeKey {
@@ -112,11 +166,15 @@ public struct MarketDataNormalizer: Sendable {
                 } else if key == layout.innerKey {
                     inner = member
                 }
-                if case .outer(let symbolKey) = layout.symbol, key == symbolKey { symbol = member }
-                for index in 0..<outerCount where layout.outer[index].key == key {
-                    found[index] = member
-                    break
+                if case .outer(let symbolKey) = layout.symbol, key == symbolKey {
+                    symbol = member
+                    if layout.formatsLevels, member.kind == .string {
+                        let market = (try? rowMarket(bytes, universe, stream.market)) ?? stream.market
+                        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[member.unquotedValue]), as: UTF8.self)
+                        early = instruments.precision(of: text, in: market).map { ($0, market) }
+                    }
                 }
+                if let fieldIndex { found[fieldIndex] = member }
             }
             if object.failed { throw Failure(reason: "malformed or truncated JSON object") }
             if layout.innerKey != nil {
@@ -147,6 +205,12 @@ public struct MarketDataNormalizer: Sendable {
             entry.appendField("event_time_ms", bytes: UnsafeRawBufferPointer(rebasing: bytes[eventTime.value]))
             entry.appendField("recv_time_us", receiveTime)
             for index in 0..<outerCount {
+                // Levels formatted during the scan at the precision that applies after all.
+                if let done = preformatted?.field == index ? preformatted : preformattedSecond?.field == index ? preformattedSecond : nil,
+                   done.precision == precision {
+                    entry.appendField(layout.outer[index].name, bytes: UnsafeRawBufferPointer(start: scratch.baseAddress! + done.offset, count: done.count))
+                    continue
+                }
                 try Self.write(layout.outer[index], found[index], bytes, precision, into: &entry)
             }
             for (name, value) in layout.constants {
@@ -258,15 +322,17 @@ public struct MarketDataNormalizer: Sendable {
             guard member.kind == .array else { throw invalid("an array of levels") }
             try writeLevels(field.name, bytes, member.value, precision, into: &entry)
         case .json:
+            guard JSONReader.validate(bytes, range: member.value) != nil else { throw invalid("well-formed JSON") }
             entry.appendField(field.name, bytes: UnsafeRawBufferPointer(rebasing: bytes[member.value]))
         }
     }
 
     /// `[["price","qty"],…]` re-written with each decimal at the instrument's precision.
     ///
-    /// The hot spot of depth streams (40 decimals a frame): one tight pass over the levels
-    /// writing into a scratch buffer (on the stack for frames of ordinary size), then one
-    /// copy into the entry.
+    /// The hot spot of depth streams (40 decimals a frame): one pass over the levels with raw
+    /// pointers, each decimal copied and re-formatted as it is scanned (``copyDecimal``),
+    /// into a scratch buffer (on the stack for frames of ordinary size), then one copy into
+    /// the entry.
     private static func writeLevels(
         _ name: StaticString,
         _ bytes: UnsafeRawBufferPointer,
@@ -274,76 +340,169 @@ public struct MarketDataNormalizer: Sendable {
         _ precision: InstrumentPrecision?,
         into entry: inout StreamEntry
     ) throws(Failure) {
-        let priceDecimals = precision?.priceDecimals
-        let quantityDecimals = precision?.quantityDecimals
+        // -1: keep the decimal as written.
+        let priceDecimals = precision?.priceDecimals ?? -1
+        let quantityDecimals = precision?.quantityDecimals ?? -1
         // Each decimal grows by at most its padding (and a "."); a level holds two decimals
         // in at least 9 bytes (`["0","0"]`), so this bounds the output.
-        let padding = 1 + max(priceDecimals ?? 0, quantityDecimals ?? 0)
-        let bound = range.count + (range.count / 9 + 1) * 2 * padding + 2
+        let bound = levelsBound(range.count, max(priceDecimals, quantityDecimals, 0))
         try withUnsafeTemporaryAllocation(byteCount: bound, alignment: 1) { scratch throws(Failure) in
-            let output = scratch.baseAddress!
-            var count = 0
-            var index = range.lowerBound
-            let end = range.upperBound
-            @inline(__always) func byte(_ value: UInt8) {
-                output.storeBytes(of: value, toByteOffset: count, as: UInt8.self)
-                count += 1
+            guard let (count, end) = levels(bytes.baseAddress!, range.lowerBound, range.upperBound, scratch.baseAddress!, priceDecimals, quantityDecimals),
+                  end == range.upperBound
+            else {
+                throw Failure(reason: "malformed depth levels (expected [[\"price\",\"qty\"],…])")
             }
-            @inline(__always) func space() { JSONReader.skipSpace(bytes, &index, end) }
-            @inline(__always) func expect(_ value: UInt8) -> Bool { JSONReader.take(value, bytes, &index, end) }
-            /// A quoted decimal, written re-formatted.
-            @inline(__always) func decimal(_ decimals: Int?) -> Bool {
-                guard expect(UInt8(ascii: "\"")) else { return false }
-                let start = index
-                while index < end, bytes[index] != UInt8(ascii: "\"") { index += 1 }
-                guard index < end, let text = DecimalText(bytes, start..<index) else { return false }
-                index += 1
-                byte(UInt8(ascii: "\""))
-                if let decimals {
-                    text.write(from: bytes, precision: decimals, to: output + count)
-                    count += text.formattedCount(precision: decimals)
-                } else {
-                    (output + count).copyMemory(from: bytes.baseAddress! + text.start, byteCount: text.end - text.start)
-                    count += text.end - text.start
-                }
-                byte(UInt8(ascii: "\""))
-                return true
-            }
-            space()
-            guard expect(UInt8(ascii: "[")) else { throw Failure(reason: "malformed depth levels") }
-            byte(UInt8(ascii: "["))
-            space()
-            if expect(UInt8(ascii: "]")) {
-                byte(UInt8(ascii: "]"))
-            } else {
-                while true {
-                    space()
-                    guard expect(UInt8(ascii: "[")) else { throw Failure(reason: "a depth level is not an array") }
-                    byte(UInt8(ascii: "["))
-                    space()
-                    guard decimal(priceDecimals) else { throw Failure(reason: "a depth level is not [\"price\",\"qty\"]") }
-                    space()
-                    guard expect(UInt8(ascii: ",")) else { throw Failure(reason: "a depth level is not [\"price\",\"qty\"]") }
-                    byte(UInt8(ascii: ","))
-                    space()
-                    guard decimal(quantityDecimals) else { throw Failure(reason: "a depth level is not [\"price\",\"qty\"]") }
-                    space()
-                    guard expect(UInt8(ascii: "]")) else { throw Failure(reason: "a depth level is not [\"price\",\"qty\"]") }
-                    byte(UInt8(ascii: "]"))
-                    space()
-                    if expect(UInt8(ascii: ",")) {
-                        byte(UInt8(ascii: ","))
-                        continue
-                    }
-                    guard expect(UInt8(ascii: "]")) else { throw Failure(reason: "malformed depth levels") }
-                    byte(UInt8(ascii: "]"))
-                    break
-                }
-            }
-            space()
-            guard index == end else { throw Failure(reason: "malformed depth levels") }
-            entry.appendField(name, bytes: UnsafeRawBufferPointer(start: output, count: count))
+            entry.appendField(name, bytes: UnsafeRawBufferPointer(start: scratch.baseAddress!, count: count))
         }
+    }
+
+    /// 2 KiB of stack for depth levels formatted during the scan.
+    private struct LevelScratch {
+        typealias Bytes64 = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+        typealias Bytes512 = (Bytes64, Bytes64, Bytes64, Bytes64, Bytes64, Bytes64, Bytes64, Bytes64)
+        static let zero64: Bytes64 = (0, 0, 0, 0, 0, 0, 0, 0)
+        static let zero512: Bytes512 = (zero64, zero64, zero64, zero64, zero64, zero64, zero64, zero64)
+        var storage: (Bytes512, Bytes512, Bytes512, Bytes512) = (zero512, zero512, zero512, zero512)
+    }
+
+    /// Room for the levels of `count` bytes of text re-formatted at up to `decimals`
+    /// decimals: each decimal grows by at most its padding (and a "."), and a level holds two
+    /// decimals in at least 9 bytes (`["0","0"]`).
+    @inline(__always)
+    static func levelsBound(_ count: Int, _ decimals: Int) -> Int {
+        count + (count / 9 + 1) * 2 * (1 + decimals) + 2
+    }
+
+    /// Copies the levels starting at `start` (and ending before `end`) of `input` to
+    /// `output` re-formatted; returns the bytes written and where the array ended, or nil when
+    /// the text is not an array of two-string arrays of decimals.
+    @inline(__always)
+    private static func levels(
+        _ input: UnsafeRawPointer, _ start: Int, _ end: Int, _ output: UnsafeMutableRawPointer, _ priceDecimals: Int, _ quantityDecimals: Int
+    ) -> (count: Int, end: Int)? {
+        var index = start
+        var count = 0
+        @inline(__always) func at(_ position: Int) -> UInt8 { input.load(fromByteOffset: position, as: UInt8.self) }
+        @inline(__always) func skipSpace() {
+            while index < end, JSONReader.isSpace(at(index)) { index += 1 }
+        }
+        @inline(__always) func put(_ byte: UInt8) {
+            output.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+            count += 1
+        }
+        @inline(__always) func take(_ byte: UInt8) -> Bool {
+            guard index < end, at(index) == byte else { return false }
+            index += 1
+            return true
+        }
+        skipSpace()
+        guard take(UInt8(ascii: "[")) else { return nil }
+        put(UInt8(ascii: "["))
+        skipSpace()
+        if take(UInt8(ascii: "]")) {
+            put(UInt8(ascii: "]"))
+        } else {
+            while true {
+                skipSpace()
+                guard take(UInt8(ascii: "[")) else { return nil }
+                put(UInt8(ascii: "["))
+                skipSpace()
+                guard copyDecimal(input, &index, end, output, &count, priceDecimals) else { return nil }
+                skipSpace()
+                guard take(UInt8(ascii: ",")) else { return nil }
+                put(UInt8(ascii: ","))
+                skipSpace()
+                guard copyDecimal(input, &index, end, output, &count, quantityDecimals) else { return nil }
+                skipSpace()
+                guard take(UInt8(ascii: "]")) else { return nil }
+                put(UInt8(ascii: "]"))
+                skipSpace()
+                if take(UInt8(ascii: ",")) {
+                    put(UInt8(ascii: ","))
+                    continue
+                }
+                guard take(UInt8(ascii: "]")) else { return nil }
+                put(UInt8(ascii: "]"))
+                break
+            }
+        }
+        skipSpace()
+        return (count, index)
+    }
+
+    /// Copies the quoted decimal at `index` (`"-?[0-9]+(\.[0-9]*)?"`) to `output`, formatted
+    /// at `decimals` (-1: as written) as ``DecimalText`` formats it, in one pass: each byte is
+    /// checked and stored as it is read, the fraction's last non-zero digit noted, and at the
+    /// closing quote the fraction is cut back to `max(decimals, significant)` digits (only
+    /// zeros are ever cut) or padded with zeros.
+    @inline(__always)
+    private static func copyDecimal(
+        _ input: UnsafeRawPointer, _ index: inout Int, _ end: Int, _ output: UnsafeMutableRawPointer, _ count: inout Int, _ decimals: Int
+    ) -> Bool {
+        @inline(__always) func at(_ position: Int) -> UInt8 { input.load(fromByteOffset: position, as: UInt8.self) }
+        guard index < end, at(index) == UInt8(ascii: "\"") else { return false }
+        var position = index + 1
+        var out = count
+        output.storeBytes(of: UInt8(ascii: "\""), toByteOffset: out, as: UInt8.self)
+        out += 1
+        if position < end, at(position) == UInt8(ascii: "-") {
+            output.storeBytes(of: UInt8(ascii: "-"), toByteOffset: out, as: UInt8.self)
+            out += 1
+            position += 1
+        }
+        let digitsStart = position
+        while position < end {
+            let byte = at(position)
+            guard DecimalText.isDigit(byte) else { break }
+            output.storeBytes(of: byte, toByteOffset: out, as: UInt8.self)
+            out += 1
+            position += 1
+        }
+        guard position > digitsStart, position < end else { return false }
+        var fractionDigits = -1  // -1: no point
+        var significant = 0
+        if at(position) == UInt8(ascii: ".") {
+            output.storeBytes(of: UInt8(ascii: "."), toByteOffset: out, as: UInt8.self)
+            out += 1
+            position += 1
+            fractionDigits = 0
+            while position < end {
+                let byte = at(position)
+                guard DecimalText.isDigit(byte) else { break }
+                output.storeBytes(of: byte, toByteOffset: out, as: UInt8.self)
+                out += 1
+                position += 1
+                fractionDigits += 1
+                if byte != UInt8(ascii: "0") { significant = fractionDigits }
+            }
+        }
+        guard position < end, at(position) == UInt8(ascii: "\"") else { return false }
+        if decimals >= 0 {
+            let kept = max(decimals, significant)
+            if fractionDigits < 0 {
+                if kept > 0 {
+                    output.storeBytes(of: UInt8(ascii: "."), toByteOffset: out, as: UInt8.self)
+                    out += 1
+                    fractionDigits = 0
+                }
+            } else if kept < fractionDigits || kept == 0 {
+                out -= fractionDigits - kept
+                fractionDigits = kept
+                if kept == 0 {
+                    out -= 1  // "5.00" and "5." → "5"
+                    fractionDigits = -1
+                }
+            }
+            while fractionDigits >= 0, fractionDigits < kept {
+                output.storeBytes(of: UInt8(ascii: "0"), toByteOffset: out, as: UInt8.self)
+                out += 1
+                fractionDigits += 1
+            }
+        }
+        output.storeBytes(of: UInt8(ascii: "\""), toByteOffset: out, as: UInt8.self)
+        count = out + 1
+        index = position + 1
+        return true
     }
 
     /// Room for an entry made from a payload of `count` bytes, so that writing it never

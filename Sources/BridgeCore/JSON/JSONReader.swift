@@ -36,11 +36,22 @@ public enum JSONReader {
         private let end: Int
         private var first = true
         private var finished = false
+        private let deferringContainers: Bool
+        /// Start of a container returned but not yet skipped (deferred mode).
+        private var pending: Int?
         /// Set when the text is not a well-formed object; iteration has stopped.
         public private(set) var failed = false
 
         /// A reader of the object spanning `range` of `bytes` (all of it when nil).
-        public init(_ bytes: UnsafeRawBufferPointer, range: Range<Int>? = nil) {
+        ///
+        /// With `deferringContainers`, a nested object or array is returned with an empty
+        /// `value` at its start and not read: the caller either parses it itself and calls
+        /// ``resume(after:)`` with its end, or calls ``skipPending()`` for its range (a flat
+        /// scan of strings and bracket depth; the structure inside is left to whoever reads
+        /// it). ``next()`` skips a container left pending. For readers that parse every nested
+        /// value they use (the normalizer), so those bytes are walked once.
+        public init(_ bytes: UnsafeRawBufferPointer, range: Range<Int>? = nil, deferringContainers: Bool = false) {
+            self.deferringContainers = deferringContainers
             self.bytes = bytes
             let range = range ?? 0..<bytes.count
             index = range.lowerBound
@@ -51,6 +62,7 @@ public enum JSONReader {
 
         /// The next member, or nil at the closing brace (check ``failed`` then).
         public mutating func next() -> JSONMember? {
+            if pending != nil, skipPending() == nil { return nil }
             guard !failed, !finished else { return nil }
             JSONReader.skipSpace(bytes, &index, end)
             if first {
@@ -69,8 +81,31 @@ public enum JSONReader {
             guard JSONReader.take(UInt8(ascii: ":"), bytes, &index, end) else { return fail() }
             JSONReader.skipSpace(bytes, &index, end)
             let valueStart = index
+            if deferringContainers, index < end, bytes[index] == UInt8(ascii: "[") || bytes[index] == UInt8(ascii: "{") {
+                pending = index
+                return JSONMember(key: key, value: index..<index, kind: bytes[index] == UInt8(ascii: "{") ? .object : .array)
+            }
             guard let kind = JSONReader.skipValue(bytes, &index, end, depth: 1) else { return fail() }
             return JSONMember(key: key, value: valueStart..<index, kind: kind)
+        }
+
+        /// Skips the container just returned (deferred mode); its full range, or nil (and
+        /// ``failed``) when it does not close.
+        public mutating func skipPending() -> Range<Int>? {
+            guard let start = pending else { return nil }
+            pending = nil
+            index = start
+            guard JSONReader.skipContainer(bytes, &index, end) != nil else {
+                failed = true
+                return nil
+            }
+            return start..<index
+        }
+
+        /// Continues after the container just returned, which the caller read up to `end`.
+        public mutating func resume(after end: Int) {
+            pending = nil
+            index = end
         }
 
         private mutating func finish() -> JSONMember? {
@@ -226,6 +261,36 @@ public enum JSONReader {
             if first == UInt8(ascii: "n") { return length == 4 && matches(bytes, start, "null") ? .null : nil }
             return first == UInt8(ascii: "-") || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) ? .number : nil
         }
+    }
+
+    /// Skips the object or array at `index` by a flat scan: strings (with escapes) are
+    /// skipped whole, brackets counted; the structure inside is not checked. Nil when it does
+    /// not close before `end`.
+    static func skipContainer(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, _ end: Int) -> JSONValueKind? {
+        let kind: JSONValueKind = bytes[index] == UInt8(ascii: "{") ? .object : .array
+        var depth = 0
+        var position = index
+        while position < end {
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\"") {
+                position += 1
+                while position < end {
+                    let inner = bytes[position]
+                    if inner == UInt8(ascii: "\"") { break }
+                    position += inner == UInt8(ascii: "\\") ? 2 : 1
+                }
+            } else if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
+                depth += 1
+            } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
+                depth -= 1
+                if depth == 0 {
+                    index = position + 1
+                    return kind
+                }
+            }
+            position += 1
+        }
+        return nil
     }
 
     @inline(__always)
