@@ -209,7 +209,7 @@ EVENT = {
         {"if": {"properties": {"type": {"const": "gap"}}}, "then": {"required": ["stream", "reason", "gap_start_us", "gap_end_us"]}},
         {"if": {"properties": {"type": {"enum": ["bad_command", "error"]}}}, "then": {"required": ["code", "message"]}},
         {"if": {"properties": {"type": {"enum": ["connection_opened", "connection_closed", "reconnected"]}}}, "then": {"required": ["market", "connection"]}},
-        {"if": {"properties": {"type": {"enum": ["subscribed", "stale", "resumed"]}}}, "then": {"required": ["market", "stream"]}},
+        {"if": {"properties": {"type": {"enum": ["subscribed", "unsubscribed", "stale", "resumed"]}}}, "then": {"required": ["market", "stream"]}},
     ],
 }
 INSTRUMENT = {

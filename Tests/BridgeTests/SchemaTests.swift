@@ -125,7 +125,7 @@ struct SchemaTests {
                         eventTypes.insert(value["type"]?.string ?? "?")
                         try save("event", value)
                     }
-                    #expect(eventTypes.isSuperset(of: ["connection_opened", "connection_closed", "reconnected", "subscribed", "gap", "reply", "bad_command"]), "\(eventTypes)")
+                    #expect(eventTypes.isSuperset(of: ["connection_opened", "connection_closed", "reconnected", "subscribed", "unsubscribed", "gap", "reply", "bad_command"]), "\(eventTypes)")
                 }
             }
         }

@@ -83,6 +83,9 @@ public final class MarketService: Service, Sendable {
         }
         var entries = streams.map { StreamEntry.status(stream: $0, .unsubscribed, timeMicroseconds: now) }
         publisher.enqueue(&entries)
+        for stream in streams {
+            events.publish(type: "unsubscribed", market: market, ["stream": JSONValue(stream.rawValue)])
+        }
     }
 
     public func run() async throws {
