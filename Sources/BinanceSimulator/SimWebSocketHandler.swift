@@ -246,12 +246,11 @@ final class SimWebSocketHandler: ChannelInboundHandler {
 
     /// Handles one JSON request with Binance's replies and error codes (protocol §3).
     private func handleRequest(_ text: String) {
-        let parsed: SimJSONValue
+        let parsed: JSONValue
         do {
-            parsed = try SimJSONValue.parse(text)
+            parsed = try JSONValue.parsing(text)
         } catch {
-            let detail = (error as? SimJSONError)?.detail ?? "\(error)"
-            replyError(id: nil, code: 3, message: "Invalid JSON: \(detail)")
+            replyError(id: nil, code: 3, message: "Invalid JSON: \(error.detail)")
             return
         }
         guard case .object(let request) = parsed else {

@@ -226,6 +226,9 @@ struct SimFaultTests {
             let task = Self.client(simulator.ports.usdm, "/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s", received: received)
             _ = try await Self.connections(simulator, count: 1)
             try await Self.eventually("trades flow") { received.count(containing: "btcusdt@aggTrade") > 3 }
+            // The stall lasts 1.5 s from when it takes effect, somewhere between these two
+            // instants (a loaded machine can put a long time between them).
+            let injecting = WallClock.milliseconds()
             try await simulator.inject(.stallStream(market: .usdm, stream: "btcusdt@aggTrade", connection: nil, seconds: 1.5))
             // Every tick run after the stall took effect has an event time after this instant
             // (event times are scheduled tick times, never later than when the tick runs).
@@ -241,7 +244,8 @@ struct SimFaultTests {
             // end), while the mark price of the same connection kept coming.
             let trades = try received.texts.compactMap { try Self.eventTime($0, "btcusdt@aggTrade") }
             let marks = try received.texts.compactMap { try Self.eventTime($0, "btcusdt@markPrice@1s") }
-            #expect(!trades.contains { $0 > stalledAt && $0 < stalledAt + 800 })
+            // Certainly stalled: after the injection returned, before it can have ended.
+            #expect(!trades.contains { $0 > stalledAt && $0 < min(stalledAt + 800, injecting + 1_400) })
             #expect(trades.contains { $0 <= stalledAt } && trades.contains { $0 > stalledAt + 1_500 })
             #expect(marks.contains { $0 > stalledAt && $0 < stalledAt + 1_500 })
         }

@@ -247,4 +247,35 @@ struct ControlChannelTests {
             }
         }
     }
+
+    @Test func aSilentStreamGetsStaleThenAGapAndResumedMarkers() async throws {
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            let configuration = try BridgeHarness.configuration(simulator: simulator, prefix: uniquePrefix())
+            try await BridgeHarness.with(configuration) { bridge in
+                let stream = "btcusdt@depth@100ms"
+                _ = try await bridge.command(["op": "subscribe", "streams": JSONValue([stream, "btcusdt@aggTrade"])])
+                try await eventually("depth flows") { try await bridge.entries(stream).count >= 5 }
+                // Silent for 5 s: stale after 3 s (10 cadences, at least 3 s), data again after.
+                _ = try await simulator.inject(.stallStream(market: .usdm, stream: stream, connection: nil, seconds: 5))
+                try await eventually("stale, then a stale gap, resumed and data", timeout: .seconds(20)) {
+                    let entries = try await bridge.entries(stream)
+                    guard let stale = entries.firstIndex(where: { $0.fields["status"] == "stale" }),
+                          let gap = entries.firstIndex(where: { $0.fields["reason"] == "stale" }),
+                          let resumed = entries.firstIndex(where: { $0.fields["status"] == "resumed" })
+                    else { return false }
+                    return stale < gap && gap < resumed && entries[(resumed + 1)...].contains { $0.fields["type"] == "depth_update" }
+                }
+                let entries = try await bridge.entries(stream)
+                let stale = try #require(entries.first { $0.fields["status"] == "stale" }?.fields)
+                #expect(Int64(stale["silent_for_us"] ?? "") ?? 0 >= 3_000_000)
+                let gap = try #require(entries.first { $0.fields["reason"] == "stale" }?.fields)
+                let start = try #require(Int64(gap["gap_start_us"] ?? ""))
+                let end = try #require(Int64(gap["gap_end_us"] ?? ""))
+                // The window is the silence: about the 5 s stall.
+                #expect(end - start >= 4_000_000 && end - start <= 20_000_000, "\(end - start) µs")
+                // The neighbour stream on the same market kept flowing without markers.
+                #expect(!(try await bridge.entries("btcusdt@aggTrade")).contains { $0.fields["type"] == "gap" })
+            }
+        }
+    }
 }

@@ -241,7 +241,8 @@ struct RedisConnectionTests {
             await #expect { try await task.value } throws: { error in
                 (error as? RedisClientError)?.code == .cancelled
             }
-            #expect(started.duration(to: clock.now) < .seconds(1))
+            // Far below the 60 s command timeout; loose enough for a loaded 2-core machine.
+            #expect(started.duration(to: clock.now) < .seconds(5))
             #expect(try await redis.send("PING") == .status("PONG"))
         }
     }

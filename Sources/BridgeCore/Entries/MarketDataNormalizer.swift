@@ -296,10 +296,12 @@ public struct MarketDataNormalizer: Sendable {
             let text = member.unquotedValue
             if text.isEmpty { return }
             entry.appendField(field.name, bytes: UnsafeRawBufferPointer(rebasing: bytes[text]))
-        case .makerSide:
+        case .makerSide, .flag:
+            // `m` true means the buyer was the maker: the aggressor sold.
+            let isMakerSide = if case .makerSide = field.format { true } else { false }
             switch member.kind {
-            case .true: entry.appendField(field.name, "sell")
-            case .false: entry.appendField(field.name, "buy")
+            case .true: entry.appendField(field.name, isMakerSide ? "sell" : "1")
+            case .false: entry.appendField(field.name, isMakerSide ? "buy" : "0")
             default: throw invalid("a boolean")
             }
         case .orderSide:
@@ -311,12 +313,6 @@ public struct MarketDataNormalizer: Sendable {
                 entry.appendField(field.name, "sell")
             } else {
                 throw invalid("BUY or SELL")
-            }
-        case .flag:
-            switch member.kind {
-            case .true: entry.appendField(field.name, "1")
-            case .false: entry.appendField(field.name, "0")
-            default: throw invalid("a boolean")
             }
         case .levels:
             guard member.kind == .array else { throw invalid("an array of levels") }

@@ -1,8 +1,9 @@
 import Foundation
 
-/// A JSON value for the control path (commands, replies, events): decoded strictly — `true`
-/// is never a number, `1` never a boolean — and encoded with sorted keys so replies are
-/// stable. Not for market data (the normalizer reads bytes).
+/// A JSON value for control paths (the bridge's commands, replies and events; the
+/// simulator's requests): decoded strictly — `true` is never a number, `1` never a boolean
+/// (`JSONSerialization` on Linux blurs them into `NSNumber`) — and encoded with sorted keys
+/// so replies are stable. Not for market data (the normalizer reads bytes).
 public enum JSONValue: Sendable, Equatable, Codable {
     case string(String)
     case integer(Int64)
@@ -49,6 +50,18 @@ public enum JSONValue: Sendable, Equatable, Codable {
         try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
     }
 
+    /// Parses `text`, or throws why it is not JSON in one line (for error messages).
+    public static func parsing(_ text: String) throws(JSONSyntaxError) -> JSONValue {
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        } catch let DecodingError.dataCorrupted(context) {
+            let detail = context.underlyingError.map { "\($0)" } ?? context.debugDescription
+            throw JSONSyntaxError(detail: detail.split(whereSeparator: \.isNewline).joined(separator: " "))
+        } catch {
+            throw JSONSyntaxError(detail: "\(error)".split(whereSeparator: \.isNewline).joined(separator: " "))
+        }
+    }
+
     /// Compact JSON text with sorted keys.
     public var text: String {
         let encoder = JSONEncoder()
@@ -85,6 +98,11 @@ public enum JSONValue: Sendable, Equatable, Codable {
     public subscript(key: String) -> JSONValue? {
         object?[key]
     }
+}
+
+/// Why a text is not JSON: one line.
+public struct JSONSyntaxError: Error, Sendable, Equatable {
+    public let detail: String
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
