@@ -172,8 +172,8 @@ struct MarketDataNormalizerTests {
         var generator = SystemRandomNumberGenerator()
         let digits = Array("0123456789")
         for _ in 0..<2_000 {
-            let integer = String((0..<Int.random(in: 1...7, using: &generator)).map { _ in digits.randomElement(using: &generator)! })
-            let fraction = String((0..<Int.random(in: 0...9, using: &generator)).map { _ in Bool.random(using: &generator) ? "0" : digits.randomElement(using: &generator)! })
+            let integer = String((0..<Int.random(in: 1...18, using: &generator)).map { _ in digits.randomElement(using: &generator)! })
+            let fraction = String((0..<Int.random(in: 0...18, using: &generator)).map { _ in Bool.random(using: &generator) ? "0" : digits.randomElement(using: &generator)! })
             let value = (Bool.random(using: &generator) ? "-" : "") + integer + (fraction.isEmpty && Bool.random(using: &generator) ? "" : "." + fraction)
             let precision = InstrumentPrecision(priceDecimals: Int.random(in: 0...8, using: &generator), quantityDecimals: Int.random(in: 0...8, using: &generator))
             let normalizer = MarketDataNormalizer(instruments: InstrumentPrecisions([.usdm: ["BTCUSDT": precision]]))
