@@ -185,9 +185,10 @@ public enum JSONReader {
 
     // MARK: Scanning
 
+    /// JSON whitespace. One comparison for the common case (any byte above the space).
     @inline(__always)
     static func isSpace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+        byte <= 0x20 && (byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D)
     }
 
     @inline(__always)
