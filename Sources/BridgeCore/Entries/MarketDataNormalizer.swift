@@ -391,34 +391,30 @@ public struct MarketDataNormalizer: Sendable {
             index += 1
             return true
         }
+        /// Takes `byte` from the input and writes it to the output.
+        @inline(__always) func pass(_ byte: UInt8) -> Bool {
+            guard take(byte) else { return false }
+            put(byte)
+            return true
+        }
         skipSpace()
-        guard take(UInt8(ascii: "[")) else { return nil }
-        put(UInt8(ascii: "["))
+        guard pass(UInt8(ascii: "[")) else { return nil }
         skipSpace()
-        if take(UInt8(ascii: "]")) {
-            put(UInt8(ascii: "]"))
-        } else {
+        if !pass(UInt8(ascii: "]")) {
             while true {
                 skipSpace()
-                guard take(UInt8(ascii: "[")) else { return nil }
-                put(UInt8(ascii: "["))
+                guard pass(UInt8(ascii: "[")) else { return nil }
                 skipSpace()
                 guard copyDecimal(input, &index, end, output, &count, priceDecimals) else { return nil }
                 skipSpace()
-                guard take(UInt8(ascii: ",")) else { return nil }
-                put(UInt8(ascii: ","))
+                guard pass(UInt8(ascii: ",")) else { return nil }
                 skipSpace()
                 guard copyDecimal(input, &index, end, output, &count, quantityDecimals) else { return nil }
                 skipSpace()
-                guard take(UInt8(ascii: "]")) else { return nil }
-                put(UInt8(ascii: "]"))
+                guard pass(UInt8(ascii: "]")) else { return nil }
                 skipSpace()
-                if take(UInt8(ascii: ",")) {
-                    put(UInt8(ascii: ","))
-                    continue
-                }
-                guard take(UInt8(ascii: "]")) else { return nil }
-                put(UInt8(ascii: "]"))
+                if pass(UInt8(ascii: ",")) { continue }
+                guard pass(UInt8(ascii: "]")) else { return nil }
                 break
             }
         }
