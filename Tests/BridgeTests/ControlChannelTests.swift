@@ -278,4 +278,22 @@ struct ControlChannelTests {
             }
         }
     }
+
+    @Test func aDesiredSetRedisRefusesGivesRedisErrorAndChangesNothing() async throws {
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            let configuration = try BridgeHarness.configuration(simulator: simulator, prefix: uniquePrefix())
+            try await BridgeHarness.with(configuration) { bridge in
+                // The desired set's key holds a string: SADD fails with WRONGTYPE.
+                try await bridge.redis.send("SET", "\(bridge.prefix):subscriptions:usdm", "not a set")
+                let reply = try await bridge.command(["op": "subscribe", "streams": ["btcusdt@aggTrade"]])
+                #expect(reply["error"]?["code"] == "redis_error", "\(reply.text)")
+                // The pool was put back as it was: the reply and the state agree.
+                #expect(try await bridge.command(["op": "list"])["result"]?["streams"] == [])
+                let reconcile = try await bridge.command(["op": "reconcile"])
+                #expect(reconcile["error"]?["code"] == "redis_error", "\(reconcile.text)")
+                try await bridge.redis.send("DEL", "\(bridge.prefix):subscriptions:usdm")
+                #expect(try await bridge.command(["op": "subscribe", "streams": ["btcusdt@aggTrade"]])["ok"] == true)
+            }
+        }
+    }
 }
