@@ -296,4 +296,23 @@ struct ControlChannelTests {
             }
         }
     }
+
+    @Test func aDesiredSetLargerThanThePoolRestoresWhatFits() async throws {
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            let configuration = try BridgeHarness.configuration(simulator: simulator, prefix: uniquePrefix())
+            // An operator's edit past the capacity (20 × 200): written before the bridge starts.
+            try await withRedisConnection(try SharedRedis.configuration()) { redis in
+                let names = (0..<4_100).map { "sym\($0)usdt@markPrice" }
+                for chunk in stride(from: 0, to: names.count, by: 500) {
+                    try await redis.send(["SADD", "\(configuration.redis.prefix):subscriptions:usdm"] + names[chunk..<min(chunk + 500, names.count)])
+                }
+            }
+            try await BridgeHarness.with(configuration) { bridge in
+                let listed = try await bridge.command(["op": "list"])["result"]?["streams"]?.array?.count
+                #expect(listed == 4_000)
+                // The set is left as the operator wrote it.
+                #expect(try await bridge.desired().count == 4_100)
+            }
+        }
+    }
 }

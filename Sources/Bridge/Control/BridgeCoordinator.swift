@@ -356,12 +356,26 @@ public final class BridgeCoordinator: Sendable {
             ])
         }
         publisher.enqueue(&markers)
-        do {
-            let result = try service.pool.subscribe(names.map(\.rawValue))
-            logger.info("restored the desired subscriptions", metadata: ["bridge.market": "\(market.rawValue)", "bridge.streams": "\(result.added.count)"])
-        } catch {
-            logger.error("cannot restore the desired subscriptions", metadata: ["bridge.market": "\(market.rawValue)", "bridge.error": "\(error)"])
-            events.publish(type: "error", market: market, ["code": "pool_exhausted", "message": JSONValue("\(error)")])
+        // In chunks of a connection's worth, so that a desired set edited past the pool's
+        // capacity still restores as much as fits (a whole-set subscribe is all-or-nothing);
+        // the rest is reported, and stays in the set for a later `reconcile`.
+        service.subscribing(names)
+        var restored = 0
+        var left: [String] = []
+        for start in stride(from: 0, to: names.count, by: 200) {
+            let chunk = names[start..<min(start + 200, names.count)].map(\.rawValue)
+            guard left.isEmpty, let result = try? service.pool.subscribe(chunk) else {
+                left += chunk
+                continue
+            }
+            restored += result.added.count
+        }
+        logger.info("restored the desired subscriptions", metadata: ["bridge.market": "\(market.rawValue)", "bridge.streams": "\(restored)"])
+        if !left.isEmpty {
+            logger.error("the desired set exceeds the pool; some streams are not subscribed", metadata: ["bridge.market": "\(market.rawValue)", "bridge.streams": "\(left.count)"])
+            events.publish(type: "error", market: market, [
+                "code": "pool_exhausted", "message": JSONValue("\(left.count) desired streams do not fit in the pool"), "streams": JSONValue(Array(left.prefix(1000))),
+            ])
         }
     }
 
