@@ -589,7 +589,7 @@ public final class BinanceStreamPool: Sendable {
                 state.slots[id] = slot
                 let isNew = state.rotations[id] != nil
                 let key = isNew ? id : replacement(of: id, state)!
-                let data = StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue)
+                let data = StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue, name: state.names[stream])
                 let fingerprint = OverlapDeduplicator<String, StreamMessage>.fingerprint(of: message.bytes.readableBytesView)
                 if isNew { state.rotations[key]!.newDelivered = true } else { state.rotations[key]!.oldDelivered.insert(stream) }
                 output += state.rotations[key]!.dedup.receive(data, fingerprint: fingerprint, stream: stream, from: isNew ? .new : .old).map { .message($0) }
@@ -609,7 +609,7 @@ public final class BinanceStreamPool: Sendable {
                 if let name = state.names[stream], case .resumed? = state.liveness.messageReceived(name, at: now) {
                     output.append(.lifecycle(.resumed(stream: stream)))
                 }
-                output.append(.message(StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue)))
+                output.append(.message(StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue, name: state.names[stream])))
             case .result(let requestID?, _):
                 _ = slot.lifecycle.frameReceived(at: now, isData: false)
                 if let trackerEvents = slot.tracker.replyReceived(id: requestID, outcome: .success) {

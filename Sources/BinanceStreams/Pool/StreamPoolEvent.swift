@@ -12,12 +12,16 @@ public struct StreamMessage: Sendable {
     public var receiveTimeMicroseconds: Int64
     /// The connection that delivered it.
     public var connection: Int
+    /// The stream parsed, as the pool knows it (nil for a stream it no longer holds), so a
+    /// consumer need not parse or cache names per frame.
+    public var name: BinanceStreamName?
 
-    public init(stream: String, bytes: ByteBuffer, receiveTimeMicroseconds: Int64, connection: Int) {
+    public init(stream: String, bytes: ByteBuffer, receiveTimeMicroseconds: Int64, connection: Int, name: BinanceStreamName? = nil) {
         self.stream = stream
         self.bytes = bytes
         self.receiveTimeMicroseconds = receiveTimeMicroseconds
         self.connection = connection
+        self.name = name
     }
 }
 

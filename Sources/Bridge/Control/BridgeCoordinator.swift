@@ -182,9 +182,8 @@ public final class BridgeCoordinator: Sendable {
         let service = try service(market)
         let names = try parse(streams, market: market, checkSymbols: true)
         let result: BinanceStreamPool.SubscribeResult
-        service.subscribing(names)
         do {
-            result = try service.pool.subscribe(names.map(\.rawValue))
+            result = try service.subscribe(names)
         } catch let error as StreamPoolError {
             throw ControlError(error.code == .poolExhausted ? .poolExhausted : .internal, error.message, streams: error.streams.map(\.rawValue))
         } catch {
@@ -211,12 +210,10 @@ public final class BridgeCoordinator: Sendable {
         }
         let result: BinanceStreamPool.UnsubscribeResult
         do {
-            result = try service.pool.unsubscribe(names.map(\.rawValue))
+            result = try service.unsubscribe(names)
         } catch {
             throw ControlError(.internal, "\(error)")
         }
-        let removed = Set(result.removed)
-        service.unsubscribed(names.filter { removed.contains($0.rawValue) })
         return ["removed": JSONValue(result.removed), "absent": JSONValue(result.absent), "total": JSONValue(result.total)]
     }
 
@@ -234,41 +231,46 @@ public final class BridgeCoordinator: Sendable {
     /// Converges `market`'s pool to its desired set; invalid members are reported and left.
     public func reconcile(_ market: BinanceMarket) async throws(ControlError) -> JSONValue {
         let service = try service(market)
-        let desired: [String]
+        let desired: [BinanceStreamName]
         do {
-            desired = (try await redis.send("SMEMBERS", keys.subscriptions(market))).array?.compactMap(\.string) ?? []
+            desired = try await desiredSet(market)
         } catch {
             throw ControlError(.redisError, "cannot read \(keys.subscriptions(market)): \(error.message)")
         }
-        var valid: [String] = []
-        for name in desired {
-            if (try? BinanceStreamName(name, market: market)) != nil {
-                valid.append(name)
-            } else {
-                events.publish(type: "error", market: market, ["code": "invalid_stream", "stream": JSONValue(name), "message": "invalid member of the desired set, ignored"])
-            }
-        }
         let current = Set(service.pool.subscriptions.map(\.stream))
-        let wanted = Set(valid)
-        let toAdd = valid.filter { !current.contains($0) }.sorted()
-        let toRemove = current.subtracting(wanted).sorted()
+        let wanted = Set(desired.map(\.rawValue))
+        let toAdd = desired.filter { !current.contains($0.rawValue) }
+        let toRemove = current.subtracting(wanted).sorted().compactMap { try? BinanceStreamName($0, market: market) }
         var added: [String] = []
         var removed: [String] = []
-        if !toRemove.isEmpty, let result = try? service.pool.unsubscribe(toRemove) {
+        if !toRemove.isEmpty, let result = try? service.unsubscribe(toRemove) {
             removed = result.removed
-            service.unsubscribed(result.removed.compactMap { try? BinanceStreamName($0, market: market) })
         }
         if !toAdd.isEmpty {
-            service.subscribing(toAdd.compactMap { try? BinanceStreamName($0, market: market) })
             do {
-                added = try service.pool.subscribe(toAdd).added
+                added = try service.subscribe(toAdd).added
             } catch let error as StreamPoolError {
-                throw ControlError(.poolExhausted, error.message, streams: toAdd)
+                throw ControlError(.poolExhausted, error.message, streams: toAdd.map(\.rawValue))
             } catch {
                 throw ControlError(.internal, "\(error)")
             }
         }
         return ["added": JSONValue(added), "removed": JSONValue(removed)]
+    }
+
+    /// `market`'s desired set, parsed and sorted; members that are not streams of `market`
+    /// are reported (an `error` event each) and left out.
+    private func desiredSet(_ market: BinanceMarket) async throws(RedisClientError) -> [BinanceStreamName] {
+        let members = (try await redis.send("SMEMBERS", keys.subscriptions(market))).array?.compactMap(\.string) ?? []
+        var names: [BinanceStreamName] = []
+        for member in members {
+            guard let name = try? BinanceStreamName(member, market: market) else {
+                events.publish(type: "error", market: market, ["code": "invalid_stream", "stream": JSONValue(member), "message": "invalid member of the desired set, ignored"])
+                continue
+            }
+            names.append(name)
+        }
+        return names.sorted()
     }
 
     /// What `status` answers and the status hash holds.
@@ -316,31 +318,17 @@ public final class BridgeCoordinator: Sendable {
     /// Retries while Redis is away (the bridge is useless without its desired sets).
     public func restore() async {
         for (market, service) in markets.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            var delay = Duration.milliseconds(100)
-            while !Task.isCancelled {
-                do {
-                    let members = (try await redis.send("SMEMBERS", keys.subscriptions(market))).array?.compactMap(\.string) ?? []
-                    try await restore(members.sorted(), market: market, service: service)
-                    break
-                } catch {
-                    lastError.withLock { $0 = "\(error)" }
-                    logger.warning("cannot restore the desired subscriptions yet", metadata: ["bridge.market": "\(market.rawValue)", "bridge.redis.error": "\(error)"])
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(2))
-                }
+            await retryingWhileRedisIsAway {
+                try await restore(market: market, service: service)
+            } onFailure: { error in
+                lastError.withLock { $0 = "\(error)" }
+                logger.warning("cannot restore the desired subscriptions yet", metadata: ["bridge.market": "\(market.rawValue)", "bridge.redis.error": "\(error)"])
             }
         }
     }
 
-    private func restore(_ members: [String], market: BinanceMarket, service: MarketService) async throws(RedisClientError) {
-        var names: [BinanceStreamName] = []
-        for member in members {
-            guard let name = try? BinanceStreamName(member, market: market) else {
-                events.publish(type: "error", market: market, ["code": "invalid_stream", "stream": JSONValue(member), "message": "invalid member of the desired set, ignored"])
-                continue
-            }
-            names.append(name)
-        }
+    private func restore(market: BinanceMarket, service: MarketService) async throws(RedisClientError) {
+        let names = try await desiredSet(market)
         guard !names.isEmpty else { return }
         // The last entry of each stream bounds the restart window.
         var batch = RedisCommandBatch(reservingCapacity: 64 * names.count)
@@ -359,13 +347,12 @@ public final class BridgeCoordinator: Sendable {
         // In chunks of a connection's worth, so that a desired set edited past the pool's
         // capacity still restores as much as fits (a whole-set subscribe is all-or-nothing);
         // the rest is reported, and stays in the set for a later `reconcile`.
-        service.subscribing(names)
         var restored = 0
         var left: [String] = []
         for start in stride(from: 0, to: names.count, by: 200) {
-            let chunk = names[start..<min(start + 200, names.count)].map(\.rawValue)
-            guard left.isEmpty, let result = try? service.pool.subscribe(chunk) else {
-                left += chunk
+            let chunk = Array(names[start..<min(start + 200, names.count)])
+            guard left.isEmpty, let result = try? service.subscribe(chunk) else {
+                left += chunk.map(\.rawValue)
                 continue
             }
             restored += result.added.count

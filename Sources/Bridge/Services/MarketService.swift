@@ -22,8 +22,6 @@ public final class MarketService: Service, Sendable {
 
     /// Per-stream bookkeeping for markers.
     private struct State {
-        /// Parsed names by text (a frame names its stream by text).
-        var names: [String: BinanceStreamName] = [:]
         /// Last data frame per stream, µs (start of a stale window).
         var lastReceive: [String: Int64] = [:]
         /// Streams whose `subscribed` marker is written (once per subscription).
@@ -63,15 +61,25 @@ public final class MarketService: Service, Sendable {
         state.withLock { Statistics(messagesIn: $0.messagesIn, badFrames: $0.badFrames, gaps: $0.gaps) }
     }
 
-    /// Streams are about to be subscribed (again): their frames are welcome.
-    public func subscribing(_ streams: [BinanceStreamName]) {
+    /// Subscribes `streams` on the pool (all-or-nothing, as the pool does); their frames are
+    /// welcome again if they were unsubscribed before.
+    public func subscribe(_ streams: [BinanceStreamName]) throws -> BinanceStreamPool.SubscribeResult {
         state.withLock { state in
             for stream in streams { state.ended.remove(stream.rawValue) }
         }
+        return try pool.subscribe(streams.map(\.rawValue))
     }
 
-    /// A stream was unsubscribed: its last entry is the `unsubscribed` marker.
-    public func unsubscribed(_ streams: [BinanceStreamName]) {
+    /// Unsubscribes `streams`; each one removed gets its `unsubscribed` marker as its last
+    /// entry (frames of it still in flight are dropped).
+    public func unsubscribe(_ streams: [BinanceStreamName]) throws -> BinanceStreamPool.UnsubscribeResult {
+        let result = try pool.unsubscribe(streams.map(\.rawValue))
+        let removed = Set(result.removed)
+        unsubscribed(streams.filter { removed.contains($0.rawValue) })
+        return result
+    }
+
+    private func unsubscribed(_ streams: [BinanceStreamName]) {
         let now = WallClock.microseconds()
         state.withLock { state in
             for stream in streams {
@@ -128,23 +136,20 @@ public final class MarketService: Service, Sendable {
         }
     }
 
-    private func name(_ stream: String, in state: inout State) -> BinanceStreamName? {
-        if let known = state.names[stream] { return known }
-        guard let parsed = try? BinanceStreamName(stream, market: market) else { return nil }
-        if state.names.count > 20_000 { state.names.removeAll(keepingCapacity: true) }
-        state.names[stream] = parsed
-        return parsed
+    /// A stream named in a lifecycle event (rare: parsed each time; frames carry theirs).
+    private func parsed(_ stream: String) -> BinanceStreamName? {
+        try? BinanceStreamName(stream, market: market)
     }
 
     private func handle(_ message: StreamMessage, precisions: InstrumentPrecisions, into entries: inout [StreamEntry]) {
-        let stream = state.withLock { state -> BinanceStreamName? in
+        let wanted = state.withLock { state -> Bool in
             state.messagesIn += 1
-            if state.ended.contains(message.stream) { return nil }
+            if state.ended.contains(message.stream) { return false }
             state.lastReceive[message.stream] = message.receiveTimeMicroseconds
-            return name(message.stream, in: &state)
+            return true
         }
         messagesCounter.increment()
-        guard let stream else { return }
+        guard wanted, let stream = message.name ?? parsed(message.stream) else { return }
         let normalizer = MarketDataNormalizer(instruments: precisions)
         do {
             try message.bytes.withUnsafeReadableBytes { bytes throws(NormalizationError) in
@@ -160,8 +165,8 @@ public final class MarketService: Service, Sendable {
 
     private func droppedByPool(_ stream: String, _ count: Int, into entries: inout [StreamEntry]) {
         let now = WallClock.microseconds()
-        let (name, since) = state.withLock { state in (self.name(stream, in: &state), state.lastReceive[stream] ?? now) }
-        guard let name else { return }
+        let since = state.withLock { $0.lastReceive[stream] } ?? now
+        guard let name = parsed(stream) else { return }
         entries.append(.gap(stream: name, reason: .overflow, startMicroseconds: since, endMicroseconds: now, timeMicroseconds: now, details: ["dropped": Int64(count)]))
         gap(stream, .overflow, since, now, extra: ["dropped": JSONValue(count)])
     }
@@ -189,8 +194,7 @@ public final class MarketService: Service, Sendable {
             events.publish(type: "reconnected", market: market, [
                 "connection": JSONValue(connection), "streams": JSONValue(streams), "gap_start_us": JSONValue(start), "gap_end_us": JSONValue(end),
             ])
-            let names = state.withLock { state in streams.compactMap { self.name($0, in: &state) } }
-            for name in names {
+            for name in streams.compactMap(parsed) {
                 entries.append(.gap(stream: name, reason: .reconnect, startMicroseconds: start, endMicroseconds: end, timeMicroseconds: now))
                 gap(name.rawValue, .reconnect, start, end)
             }
@@ -198,23 +202,20 @@ public final class MarketService: Service, Sendable {
             Metrics.Counter(label: "binance_bridge_rotations_total", dimensions: [("market", market.rawValue)]).increment()
             events.publish(type: "rotation", market: market, ["connection": JSONValue(connection), "replacement": JSONValue(replacement), "streams": JSONValue(streams.count)])
         case .confirmed(let stream, let connection):
-            let (name, first) = state.withLock { state in (self.name(stream, in: &state), state.announced.insert(stream).inserted) }
-            guard first, let name else { return }
+            let first = state.withLock { $0.announced.insert(stream).inserted }
+            guard first, let name = parsed(stream) else { return }
             entries.append(.status(stream: name, .subscribed, timeMicroseconds: now))
             events.publish(type: "subscribed", market: market, ["stream": JSONValue(stream), "connection": JSONValue(connection)])
         case .failed(let stream, let reason):
             events.publish(type: "error", market: market, ["code": "subscription_failed", "stream": JSONValue(stream), "message": JSONValue(reason)])
         case .stale(let stream, let silent):
-            let name = state.withLock { state -> BinanceStreamName? in
-                state.staleSince[stream] = state.lastReceive[stream] ?? (now - silent)
-                return self.name(stream, in: &state)
-            }
-            guard let name else { return }
+            state.withLock { state in state.staleSince[stream] = state.lastReceive[stream] ?? (now - silent) }
+            guard let name = parsed(stream) else { return }
             entries.append(.status(stream: name, .stale, timeMicroseconds: now, details: ["silent_for_us": silent]))
             events.publish(type: "stale", market: market, ["stream": JSONValue(stream), "silent_for_us": JSONValue(silent)])
         case .resumed(let stream):
-            let (name, since) = state.withLock { state in (self.name(stream, in: &state), state.staleSince.removeValue(forKey: stream)) }
-            guard let name else { return }
+            let since = state.withLock { $0.staleSince.removeValue(forKey: stream) }
+            guard let name = parsed(stream) else { return }
             // The data since the stream fell silent may be missing: a `stale` gap, then
             // the `resumed` status, both before the first frame that follows.
             // The pool reports `resumed` just before the frame that ended the silence.

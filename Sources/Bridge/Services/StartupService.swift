@@ -30,26 +30,19 @@ public final class StartupService: Service, Sendable {
     private func loadInstruments() async {
         let instruments = coordinator.instruments
         for market in BinanceMarket.allCases where coordinator.markets[market] != nil {
-            var delay = Duration.milliseconds(100)
-            while !Task.isCancelled {
+            await retryingWhileRedisIsAway {
+                let count = try await instruments.reload(market)
+                guard count == 0 && syncOnStart else { return }
                 do {
-                    let count = try await instruments.reload(market)
-                    if count == 0 && syncOnStart {
-                        do {
-                            let synced = try await instruments.sync(market)
-                            logger.info("instruments synced from exchangeInfo", metadata: ["bridge.market": "\(market.rawValue)", "bridge.instruments": "\(synced)"])
-                        } catch {
-                            // Data still flows without instruments (decimals as Binance wrote them).
-                            logger.warning("instrument sync failed; decimals pass through unformatted", metadata: ["bridge.market": "\(market.rawValue)", "bridge.error": "\(error)"])
-                            coordinator.events.publish(type: "error", market: market, ["code": "instrument_sync_failed", "message": JSONValue("\(error)")])
-                        }
-                    }
-                    break
+                    let synced = try await instruments.sync(market)
+                    logger.info("instruments synced from exchangeInfo", metadata: ["bridge.market": "\(market.rawValue)", "bridge.instruments": "\(synced)"])
                 } catch {
-                    logger.warning("cannot load instruments yet", metadata: ["bridge.market": "\(market.rawValue)", "bridge.redis.error": "\(error)"])
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(2))
+                    // Data still flows without instruments (decimals as Binance wrote them).
+                    logger.warning("instrument sync failed; decimals pass through unformatted", metadata: ["bridge.market": "\(market.rawValue)", "bridge.error": "\(error)"])
+                    coordinator.events.publish(type: "error", market: market, ["code": "instrument_sync_failed", "message": JSONValue("\(error)")])
                 }
+            } onFailure: { error in
+                logger.warning("cannot load instruments yet", metadata: ["bridge.market": "\(market.rawValue)", "bridge.redis.error": "\(error)"])
             }
         }
     }
