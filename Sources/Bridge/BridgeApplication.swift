@@ -106,7 +106,7 @@ public struct BridgeComponents: Sendable {
             let urls = configuration.endpoints(market)
             endpoints[market] = BinanceEndpoint(market: market, webSocketBase: urls.webSocketURL, restBase: urls.restURL)
         }
-        let instruments = InstrumentCache(redis: commands, prefix: configuration.redis.prefix, endpoints: endpoints, events: events, logger: logger)
+        let instruments = InstrumentCache(redis: commands, keys: keys, endpoints: endpoints, events: events, logger: logger)
         var markets: [BinanceMarket: MarketService] = [:]
         for market in BinanceMarket.allCases {
             let pool = BinanceStreamPool(

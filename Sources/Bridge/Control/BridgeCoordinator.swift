@@ -5,21 +5,6 @@ import Metrics
 import RedisClient
 import Synchronization
 
-/// The names of the bridge's keys and channels under its prefix (Redis contract).
-public struct BridgeKeys: Sendable, Equatable {
-    public let prefix: String
-
-    public init(prefix: String) {
-        self.prefix = prefix
-    }
-
-    public var control: String { prefix + ":control" }
-    public var events: String { prefix + ":events" }
-    public var status: String { prefix + ":status" }
-    public func subscriptions(_ market: BinanceMarket) -> String { "\(prefix):subscriptions:\(market.rawValue)" }
-    public func stream(_ stream: String, _ market: BinanceMarket) -> String { "\(prefix):\(market.rawValue):\(stream)" }
-}
-
 /// Applies control commands to the markets and answers them; restores the desired
 /// subscriptions at start; keeps the status hash. Shared by the control and status services.
 public final class BridgeCoordinator: Sendable {
@@ -141,13 +126,13 @@ public final class BridgeCoordinator: Sendable {
             do {
                 return ["instruments": JSONValue(try await instruments.reload(command.market))]
             } catch {
-                throw ControlError(.redisError, "cannot read \(instruments.key(command.market)): \(error.message)")
+                throw ControlError(.redisError, "cannot read \(keys.instruments(command.market)): \(error.message)")
             }
         case .instrumentsSync:
             do {
                 return ["instruments": JSONValue(try await instruments.sync(command.market))]
             } catch let error as RedisClientError {
-                throw ControlError(.redisError, "cannot write \(instruments.key(command.market)): \(error.message)")
+                throw ControlError(.redisError, "cannot write \(keys.instruments(command.market)): \(error.message)")
             } catch {
                 throw ControlError(.internal, "exchangeInfo: \(error)")
             }

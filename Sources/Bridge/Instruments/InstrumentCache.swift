@@ -74,22 +74,19 @@ public struct InstrumentError: Error, Sendable, Equatable, CustomStringConvertib
 /// (``precisions``), so the data path never waits for a reload.
 public final class InstrumentCache: Sendable {
     private let redis: RedisConnection
-    private let prefix: String
+    private let keys: BridgeKeys
     private let endpoints: [BinanceMarket: BinanceEndpoint]
     private let events: BridgeEvents?
     private let logger: Logger
     private let state = Mutex<(instruments: [BinanceMarket: [String: Instrument]], precisions: InstrumentPrecisions)>(([:], InstrumentPrecisions()))
 
-    public init(redis: RedisConnection, prefix: String, endpoints: [BinanceMarket: BinanceEndpoint], events: BridgeEvents?, logger: Logger) {
+    public init(redis: RedisConnection, keys: BridgeKeys, endpoints: [BinanceMarket: BinanceEndpoint], events: BridgeEvents?, logger: Logger) {
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys
         self.endpoints = endpoints
         self.events = events
         self.logger = logger
     }
-
-    /// The hash of `market`'s instruments.
-    public func key(_ market: BinanceMarket) -> String { "\(prefix):instruments:\(market.rawValue)" }
 
     /// The precisions of every cached instrument.
     public var precisions: InstrumentPrecisions { state.withLock { $0.precisions } }
@@ -117,7 +114,7 @@ public final class InstrumentCache: Sendable {
     /// number of instruments loaded.
     @discardableResult
     public func reload(_ market: BinanceMarket) async throws(RedisClientError) -> Int {
-        let reply = try await redis.send("HGETALL", key(market))
+        let reply = try await redis.send("HGETALL", keys.instruments(market))
         let items = reply.array ?? []
         var loaded: [String: Instrument] = [:]
         for index in stride(from: 0, to: items.count - 1, by: 2) {
@@ -142,9 +139,9 @@ public final class InstrumentCache: Sendable {
         let instruments = try await fetchExchangeInfo(market)
         var batch = RedisCommandBatch(reservingCapacity: 64 << 10)
         batch.append(["MULTI"])
-        batch.append(["DEL", key(market)])
+        batch.append(["DEL", keys.instruments(market)])
         if !instruments.isEmpty {
-            batch.append(["HSET", key(market)] + instruments.flatMap { [$0.symbol, $0.json.text] })
+            batch.append(["HSET", keys.instruments(market)] + instruments.flatMap { [$0.symbol, $0.json.text] })
         }
         batch.append(["EXEC"])
         let replies = try await redis.pipeline(batch)

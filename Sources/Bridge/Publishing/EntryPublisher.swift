@@ -101,8 +101,7 @@ public final class EntryPublisher: Service, Sendable {
     private let events: BridgeEvents?
     private let state = Mutex(State())
     private let wake = WakeSignal()
-    /// Key bytes and `MAXLEN` per stream, so a batch does not re-derive them per entry.
-    private let keys = Mutex<[String: StreamKey]>([:])
+    private let keys: BridgeKeys
 
     private let writtenCounter = Counter(label: "binance_bridge_entries_out_total")
     private let droppedCounter = Counter(label: "binance_bridge_publisher_dropped_total")
@@ -118,6 +117,7 @@ public final class EntryPublisher: Service, Sendable {
         self.configuration = configuration
         self.events = events
         self.logger = logger
+        keys = BridgeKeys(prefix: configuration.prefix)
     }
 
     // MARK: Input
@@ -169,11 +169,6 @@ public final class EntryPublisher: Service, Sendable {
         }
     }
 
-    /// The Redis key of `stream` in `market`.
-    public func key(stream: String, market: BinanceMarket) -> String {
-        "\(configuration.prefix):\(market.rawValue):\(stream)"
-    }
-
     // MARK: Writer
 
     /// Writes batches until graceful shutdown, then drains what is buffered (as long as Redis
@@ -195,23 +190,27 @@ public final class EntryPublisher: Service, Sendable {
     private func writeLoop() async {
         var failures = 0
         var batch = RedisCommandBatch(reservingCapacity: 256 << 10)
+        // Key and `MAXLEN` per stream, so a batch does not re-derive them per entry. Only
+        // this task writes, so the cache needs no lock.
+        var streamKeys = StreamKeys()
         while true {
             // Wait for entries (or the end), then for the window when the batch would be small.
-            let (entries, markers, finishing) = await takeBatch()
-            if entries.isEmpty && markers.isEmpty {
+            let (taken, finishing) = await takeBatch()
+            if taken.isEmpty {
                 if finishing { return }
                 continue
             }
             batch.removeAll()
-            for marker in markers { append(marker, to: &batch) }
-            for entry in entries { append(entry, to: &batch) }
-            var pendingEntries = markers + entries
-            while !pendingEntries.isEmpty {
+            for entry in taken { append(entry, to: &batch, keys: &streamKeys) }
+            var pending = taken
+            while !pending.isEmpty {
                 let started = ContinuousClock.now
                 do {
                     let summary = try await redis.execute(batch)
                     batchTimer.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
-                    pendingEntries = handle(summary, of: pendingEntries, rebuilding: &batch)
+                    pending = handle(summary, of: pending)
+                    batch.removeAll()
+                    for entry in pending { append(entry, to: &batch, keys: &streamKeys) }
                     failures = 0
                 } catch {
                     failures += 1
@@ -222,7 +221,7 @@ public final class EntryPublisher: Service, Sendable {
                     // Finishing with Redis away: give up after a few attempts (SIGTERM must
                     // end within seconds); the loss is logged with its count.
                     if finishing || state.withLock({ $0.finishing }), failures >= 3 {
-                        logger.error("Redis unavailable at shutdown; buffered entries not written", metadata: ["bridge.entries": "\(pendingEntries.count + statistics.buffered)"])
+                        logger.error("Redis unavailable at shutdown; buffered entries not written", metadata: ["bridge.entries": "\(pending.count + statistics.buffered)"])
                         return
                     }
                     let delay = min(configuration.retryDelay * (1 << min(failures - 1, 5)), .seconds(2))
@@ -233,12 +232,12 @@ public final class EntryPublisher: Service, Sendable {
     }
 
     /// The next batch: overflow markers first (they describe entries older than any waiting),
-    /// then up to `batchSize` entries.
-    private func takeBatch() async -> (entries: [StreamEntry], markers: [StreamEntry], finishing: Bool) {
+    /// then up to `batchSize` entries. The markers are built (and reported) outside the lock.
+    private func takeBatch() async -> (entries: [StreamEntry], finishing: Bool) {
         while true {
             let now = ContinuousClock.now
             enum Next {
-                case take([StreamEntry], [StreamEntry], Bool)
+                case take(overflows: [Overflow], entries: [StreamEntry], finishing: Bool)
                 case wait(ContinuousClock.Instant?)
             }
             let next = state.withLock { state -> Next in
@@ -246,13 +245,10 @@ public final class EntryPublisher: Service, Sendable {
                 let windowEnd = state.oldestArrival.map { $0 + configuration.batchWindow }
                 let ready = full || state.finishing || !state.overflow.isEmpty || (windowEnd.map { $0 <= now } ?? false)
                 guard ready, !(state.queue.isEmpty && state.overflow.isEmpty) else {
-                    if state.finishing && state.queue.isEmpty && state.overflow.isEmpty { return .take([], [], true) }
+                    if state.finishing && state.queue.isEmpty && state.overflow.isEmpty { return .take(overflows: [], entries: [], finishing: true) }
                     return .wait(state.queue.isEmpty ? nil : windowEnd)
                 }
-                let markers = state.overflowOrder.compactMap { key -> StreamEntry? in
-                    guard let overflow = state.overflow[key] else { return nil }
-                    return self.overflowMarker(overflow)
-                }
+                let overflows = state.overflowOrder.compactMap { state.overflow[$0] }
                 state.overflow.removeAll()
                 state.overflowOrder.removeAll()
                 let count = min(configuration.batchSize, state.queue.count)
@@ -264,12 +260,12 @@ public final class EntryPublisher: Service, Sendable {
                     entries.append(entry)
                 }
                 state.oldestArrival = state.queue.isEmpty ? nil : now
-                return .take(entries, markers, state.finishing)
+                return .take(overflows: overflows, entries: entries, finishing: state.finishing)
             }
             switch next {
-            case .take(let entries, let markers, let finishing):
+            case .take(let overflows, let entries, let finishing):
                 bufferGauge.record(statistics.bufferedBytes)
-                return (entries, markers, finishing)
+                return (overflows.map(overflowMarker) + entries, finishing)
             case .wait(let deadline):
                 await wake.wait(until: deadline)
             }
@@ -295,9 +291,9 @@ public final class EntryPublisher: Service, Sendable {
         )
     }
 
-    /// Keeps the entries whose command failed with a transient error (to retry), counts and
-    /// reports the ones refused for good; rebuilds `batch` with the retries.
-    private func handle(_ summary: RedisPipelineSummary, of entries: [StreamEntry], rebuilding batch: inout RedisCommandBatch) -> [StreamEntry] {
+    /// The entries whose command failed with a transient error (to retry); counts and
+    /// reports the ones refused for good.
+    private func handle(_ summary: RedisPipelineSummary, of entries: [StreamEntry]) -> [StreamEntry] {
         writtenCounter.increment(by: Int64(summary.succeeded))
         state.withLock { $0.statistics.written += summary.succeeded }
         guard !summary.failures.isEmpty else { return [] }
@@ -315,8 +311,6 @@ public final class EntryPublisher: Service, Sendable {
         }
         if let first = summary.failures.first { recordFailure(first.error) }
         state.withLock { $0.statistics.rejected += rejected }
-        batch.removeAll()
-        for entry in retry { append(entry, to: &batch) }
         return retry
     }
 
@@ -342,38 +336,27 @@ public final class EntryPublisher: Service, Sendable {
 
     // MARK: Encoding
 
-    /// Key and trim settings of one stream.
-    private struct StreamKey {
-        let key: [UInt8]
-        let maxlen: Int
-    }
+    /// Key and trim setting per stream, derived once.
+    private struct StreamKeys {
+        private var known: [String: (key: String, maxlen: Int)] = [:]
 
-    private func streamKey(_ entry: StreamEntry) -> StreamKey {
-        let cacheKey = entry.market == .usdm ? entry.stream : "coinm:" + entry.stream
-        if let known = keys.withLock({ $0[cacheKey] }) { return known }
-        let kind = (try? BinanceStreamName(entry.stream, market: entry.market))?.type.kind
-        let resolved = StreamKey(
-            key: Array(key(stream: entry.stream, market: entry.market).utf8),
-            maxlen: kind.flatMap { configuration.maxlenByKind[$0] } ?? configuration.maxlen
-        )
-        keys.withLock { keys in
+        mutating func resolve(_ entry: StreamEntry, keys: BridgeKeys, configuration: Configuration) -> (key: String, maxlen: Int) {
+            let cacheKey = entry.market == .usdm ? entry.stream : "coinm:" + entry.stream
+            if let resolved = known[cacheKey] { return resolved }
+            let kind = (try? BinanceStreamName(entry.stream, market: entry.market))?.type.kind
+            let resolved = (keys.stream(entry.stream, entry.market), kind.flatMap { configuration.maxlenByKind[$0] } ?? configuration.maxlen)
             // Bounded: names come from accepted subscriptions; churn through more distinct
             // names than any pool can hold just starts the cache over.
-            if keys.count >= 20_000 { keys.removeAll(keepingCapacity: true) }
-            keys[cacheKey] = resolved
+            if known.count >= 20_000 { known.removeAll(keepingCapacity: true) }
+            known[cacheKey] = resolved
+            return resolved
         }
-        return resolved
     }
 
-    private func append(_ entry: StreamEntry, to batch: inout RedisCommandBatch) {
-        let key = streamKey(entry)
-        batch.beginCommand(argumentCount: 6 + 2 * entry.fieldCount)
-        batch.appendArgument("XADD")
-        batch.appendArgument(bytes: key.key)
-        batch.appendArgument("MAXLEN")
-        batch.appendArgument("~")
-        batch.appendArgument(key.maxlen)
-        batch.appendArgument("*")
+    /// `XADD key MAXLEN ~ N * <the entry's fields>`.
+    private func append(_ entry: StreamEntry, to batch: inout RedisCommandBatch, keys streamKeys: inout StreamKeys) {
+        let (key, maxlen) = streamKeys.resolve(entry, keys: keys, configuration: configuration)
+        batch.beginXAdd(key: key, maxlen: maxlen, fieldCount: entry.fieldCount)
         entry.withFieldBytes { batch.appendEncoded($0) }
     }
 
