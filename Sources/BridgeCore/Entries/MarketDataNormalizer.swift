@@ -116,9 +116,9 @@ public struct MarketDataNormalizer: Sendable {
     ) throws(Failure) -> StreamEntry {
         let outerCount = layout.outer.count
         let innerCount = layout.inner.count
-        // Member ranges found for each layout field, on the stack (no allocation).
-        return try withUnsafeTemporaryAllocation(of: JSONMember?.self, capacity: outerCount + innerCount + 1) { found throws(Failure) -> StreamEntry in
-            found.initialize(repeating: nil)
+        // What was found for each layout field, on the stack (no allocation).
+        return try withUnsafeTemporaryAllocation(of: FieldSlot.self, capacity: outerCount + innerCount + 1) { found throws(Failure) -> StreamEntry in
+            found.initialize(repeating: FieldSlot())
             var eventTime: JSONMember?
             var universe: JSONMember?
             var symbol: JSONMember?
@@ -128,9 +128,7 @@ public struct MarketDataNormalizer: Sendable {
             // the symbol came first, as Binance sends it) into `scratch`, else skipped flat
             // here and formatted below.
             var object = JSONReader.Object(bytes, range: range, deferringContainers: true)
-            var early: (precision: InstrumentPrecision, market: BinanceMarket)?
-            var preformatted: (field: Int, offset: Int, count: Int, precision: InstrumentPrecision)?
-            var preformattedSecond: (field: Int, offset: Int, count: Int, precision: InstrumentPrecision)?
+            var early: InstrumentPrecision?
             var scratchUsed = 0
             while var member = object.next() {
                 let key = JSONKey(bytes, member.key)
@@ -142,17 +140,16 @@ public struct MarketDataNormalizer: Sendable {
                 if member.value.isEmpty {
                     // A deferred container.
                     if let fieldIndex, case .levels = layout.outer[fieldIndex].format, let early, member.kind == .array,
-                       Self.levelsBound(range.upperBound - member.value.lowerBound, max(early.precision.priceDecimals, early.precision.quantityDecimals))
+                       Self.levelsBound(range.upperBound - member.value.lowerBound, max(early.priceDecimals, early.quantityDecimals))
                         <= scratch.count - scratchUsed
                     {
                         let output = scratch.baseAddress! + scratchUsed
-                        guard let (count, end) = Self.levels(bytes.baseAddress!, member.value.lowerBound, range.upperBound, output, early.precision.priceDecimals, early.precision.quantityDecimals) else {
+                        guard let (count, end) = Self.levels(bytes.baseAddress!, member.value.lowerBound, range.upperBound, output, early.priceDecimals, early.quantityDecimals) else {
                             throw Failure(reason: "malformed depth levels (expected [[\"price\",\"qty\"],…])")
                         }
                         object.resume(after: end)
                         member.value = member.value.lowerBound..<end
-                        let record = (fieldIndex, scratchUsed, count, early.precision)
-                        if preformatted == nil { preformatted = record } else { preformattedSecond = record }
+                        found[fieldIndex].formatted = (scratchUsed..<(scratchUsed + count), early)
                         scratchUsed += count
                     } else {
                         guard let full = object.skipPending() else { break }
@@ -171,10 +168,10 @@ public struct MarketDataNormalizer: Sendable {
                     if layout.formatsLevels, member.kind == .string {
                         let market = (try? rowMarket(bytes, universe, stream.market)) ?? stream.market
                         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[member.unquotedValue]), as: UTF8.self)
-                        early = instruments.precision(of: text, in: market).map { ($0, market) }
+                        early = instruments.precision(of: text, in: market)
                     }
                 }
-                if let fieldIndex { found[fieldIndex] = member }
+                if let fieldIndex { found[fieldIndex].member = member }
             }
             if object.failed { throw Failure(reason: "malformed or truncated JSON object") }
             if layout.innerKey != nil {
@@ -184,7 +181,7 @@ public struct MarketDataNormalizer: Sendable {
                     let key = JSONKey(bytes, member.key)
                     if case .inner(let symbolKey) = layout.symbol, key == symbolKey { symbol = member }
                     for index in 0..<innerCount where layout.inner[index].key == key {
-                        found[outerCount + index] = member
+                        found[outerCount + index].member = member
                         break
                     }
                 }
@@ -206,21 +203,27 @@ public struct MarketDataNormalizer: Sendable {
             entry.appendField("recv_time_us", receiveTime)
             for index in 0..<outerCount {
                 // Levels formatted during the scan at the precision that applies after all.
-                if let done = preformatted?.field == index ? preformatted : preformattedSecond?.field == index ? preformattedSecond : nil,
-                   done.precision == precision {
-                    entry.appendField(layout.outer[index].name, bytes: UnsafeRawBufferPointer(start: scratch.baseAddress! + done.offset, count: done.count))
+                if let (range, formattedAt) = found[index].formatted, formattedAt == precision {
+                    entry.appendField(layout.outer[index].name, bytes: UnsafeRawBufferPointer(rebasing: scratch[range]))
                     continue
                 }
-                try Self.write(layout.outer[index], found[index], bytes, precision, into: &entry)
+                try Self.write(layout.outer[index], found[index].member, bytes, precision, into: &entry)
             }
             for (name, value) in layout.constants {
                 entry.appendField(name, value.description)
             }
             for index in 0..<innerCount {
-                try Self.write(layout.inner[index], found[outerCount + index], bytes, precision, into: &entry)
+                try Self.write(layout.inner[index], found[outerCount + index].member, bytes, precision, into: &entry)
             }
             return entry
         }
+    }
+
+    /// What the scan found for one layout field: its member, and for depth levels formatted
+    /// during the scan, where they are in the scratch and at which precision.
+    private struct FieldSlot {
+        var member: JSONMember?
+        var formatted: (Range<Int>, InstrumentPrecision)?
     }
 
     /// A stream type without a layout: its payload, with the common fields that can be found.
@@ -442,31 +445,30 @@ public struct MarketDataNormalizer: Sendable {
             out += 1
             position += 1
         }
-        let digitsStart = position
-        while position < end {
-            let byte = at(position)
-            guard DecimalText.isDigit(byte) else { break }
-            output.storeBytes(of: byte, toByteOffset: out, as: UInt8.self)
-            out += 1
-            position += 1
-        }
-        guard position > digitsStart, position < end else { return false }
-        var fractionDigits = -1  // -1: no point
-        var significant = 0
-        if at(position) == UInt8(ascii: ".") {
-            output.storeBytes(of: UInt8(ascii: "."), toByteOffset: out, as: UInt8.self)
-            out += 1
-            position += 1
-            fractionDigits = 0
+        /// Copies a run of digits; returns how many, and the 1-based position of the last
+        /// non-zero one (0: none).
+        @inline(__always) func digits() -> (count: Int, lastNonZero: Int) {
+            var count = 0
+            var lastNonZero = 0
             while position < end {
                 let byte = at(position)
                 guard DecimalText.isDigit(byte) else { break }
                 output.storeBytes(of: byte, toByteOffset: out, as: UInt8.self)
                 out += 1
                 position += 1
-                fractionDigits += 1
-                if byte != UInt8(ascii: "0") { significant = fractionDigits }
+                count += 1
+                if byte != UInt8(ascii: "0") { lastNonZero = count }
             }
+            return (count, lastNonZero)
+        }
+        guard digits().count > 0, position < end else { return false }
+        var fractionDigits = -1  // -1: no point
+        var significant = 0
+        if at(position) == UInt8(ascii: ".") {
+            output.storeBytes(of: UInt8(ascii: "."), toByteOffset: out, as: UInt8.self)
+            out += 1
+            position += 1
+            (fractionDigits, significant) = digits()
         }
         guard position < end, at(position) == UInt8(ascii: "\"") else { return false }
         if decimals >= 0 {

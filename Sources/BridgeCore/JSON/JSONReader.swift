@@ -29,18 +29,56 @@ public enum JSONReader {
     /// Deepest nesting accepted (Binance payloads nest three levels at most).
     public static let maximumDepth = 64
 
-    /// Reads the members of the object at `range` (leading and trailing space allowed).
-    public struct Object {
-        private let bytes: UnsafeRawBufferPointer
-        private var index: Int
-        private let end: Int
+    /// Where a reader is in its container, and how it ended: what ``Object`` and ``Array``
+    /// share (the opening bracket, separators, the closing bracket, trailing space).
+    struct Cursor {
+        let bytes: UnsafeRawBufferPointer
+        var index: Int
+        let end: Int
         private var first = true
         private var finished = false
+        var failed = false
+
+        init(_ bytes: UnsafeRawBufferPointer, range: Range<Int>?, open: UInt8) {
+            self.bytes = bytes
+            let range = range ?? 0..<bytes.count
+            index = range.lowerBound
+            end = range.upperBound
+            JSONReader.skipSpace(bytes, &index, end)
+            if !JSONReader.take(open, bytes, &index, end) { failed = true }
+        }
+
+        /// Moves to the next element: true when one starts at ``index``; false at `close`
+        /// (``failed`` when anything but space follows it) or on a missing separator.
+        mutating func advance(close: UInt8) -> Bool {
+            guard !failed, !finished else { return false }
+            JSONReader.skipSpace(bytes, &index, end)
+            if JSONReader.take(close, bytes, &index, end) {
+                finished = true
+                JSONReader.skipSpace(bytes, &index, end)
+                if index != end { failed = true }
+                return false
+            }
+            if !first {
+                guard JSONReader.take(UInt8(ascii: ","), bytes, &index, end) else {
+                    failed = true
+                    return false
+                }
+                JSONReader.skipSpace(bytes, &index, end)
+            }
+            first = false
+            return true
+        }
+    }
+
+    /// Reads the members of the object at `range` (leading and trailing space allowed).
+    public struct Object {
+        private var cursor: Cursor
         private let deferringContainers: Bool
         /// Start of a container returned but not yet skipped (deferred mode).
         private var pending: Int?
         /// Set when the text is not a well-formed object; iteration has stopped.
-        public private(set) var failed = false
+        public var failed: Bool { cursor.failed }
 
         /// A reader of the object spanning `range` of `bytes` (all of it when nil).
         ///
@@ -52,41 +90,28 @@ public enum JSONReader {
         /// value they use (the normalizer), so those bytes are walked once.
         public init(_ bytes: UnsafeRawBufferPointer, range: Range<Int>? = nil, deferringContainers: Bool = false) {
             self.deferringContainers = deferringContainers
-            self.bytes = bytes
-            let range = range ?? 0..<bytes.count
-            index = range.lowerBound
-            end = range.upperBound
-            JSONReader.skipSpace(bytes, &index, end)
-            if !JSONReader.take(UInt8(ascii: "{"), bytes, &index, end) { failed = true }
+            cursor = Cursor(bytes, range: range, open: UInt8(ascii: "{"))
         }
 
         /// The next member, or nil at the closing brace (check ``failed`` then).
         public mutating func next() -> JSONMember? {
             if pending != nil, skipPending() == nil { return nil }
-            guard !failed, !finished else { return nil }
-            JSONReader.skipSpace(bytes, &index, end)
-            if first {
-                first = false
-                if JSONReader.take(UInt8(ascii: "}"), bytes, &index, end) { return finish() }
-            } else if JSONReader.take(UInt8(ascii: "}"), bytes, &index, end) {
-                return finish()
-            } else {
-                guard JSONReader.take(UInt8(ascii: ","), bytes, &index, end) else { return fail() }
-                JSONReader.skipSpace(bytes, &index, end)
+            guard cursor.advance(close: UInt8(ascii: "}")) else { return nil }
+            let bytes = cursor.bytes
+            let end = cursor.end
+            let keyStart = cursor.index
+            guard JSONReader.skipString(bytes, &cursor.index, end) else { return fail() }
+            let key = (keyStart + 1)..<(cursor.index - 1)
+            JSONReader.skipSpace(bytes, &cursor.index, end)
+            guard JSONReader.take(UInt8(ascii: ":"), bytes, &cursor.index, end) else { return fail() }
+            JSONReader.skipSpace(bytes, &cursor.index, end)
+            let valueStart = cursor.index
+            if deferringContainers, valueStart < end, bytes[valueStart] == UInt8(ascii: "[") || bytes[valueStart] == UInt8(ascii: "{") {
+                pending = valueStart
+                return JSONMember(key: key, value: valueStart..<valueStart, kind: bytes[valueStart] == UInt8(ascii: "{") ? .object : .array)
             }
-            let keyStart = index
-            guard JSONReader.skipString(bytes, &index, end) else { return fail() }
-            let key = (keyStart + 1)..<(index - 1)
-            JSONReader.skipSpace(bytes, &index, end)
-            guard JSONReader.take(UInt8(ascii: ":"), bytes, &index, end) else { return fail() }
-            JSONReader.skipSpace(bytes, &index, end)
-            let valueStart = index
-            if deferringContainers, index < end, bytes[index] == UInt8(ascii: "[") || bytes[index] == UInt8(ascii: "{") {
-                pending = index
-                return JSONMember(key: key, value: index..<index, kind: bytes[index] == UInt8(ascii: "{") ? .object : .array)
-            }
-            guard let kind = JSONReader.skipValue(bytes, &index, end, depth: 1) else { return fail() }
-            return JSONMember(key: key, value: valueStart..<index, kind: kind)
+            guard let kind = JSONReader.skipValue(bytes, &cursor.index, end, depth: 1) else { return fail() }
+            return JSONMember(key: key, value: valueStart..<cursor.index, kind: kind)
         }
 
         /// Skips the container just returned (deferred mode); its full range, or nil (and
@@ -94,81 +119,46 @@ public enum JSONReader {
         public mutating func skipPending() -> Range<Int>? {
             guard let start = pending else { return nil }
             pending = nil
-            index = start
-            guard JSONReader.skipContainer(bytes, &index, end) != nil else {
-                failed = true
+            cursor.index = start
+            guard JSONReader.skipContainer(cursor.bytes, &cursor.index, cursor.end) != nil else {
+                cursor.failed = true
                 return nil
             }
-            return start..<index
+            return start..<cursor.index
         }
 
         /// Continues after the container just returned, which the caller read up to `end`.
         public mutating func resume(after end: Int) {
             pending = nil
-            index = end
-        }
-
-        private mutating func finish() -> JSONMember? {
-            finished = true
-            JSONReader.skipSpace(bytes, &index, end)
-            if index != end { failed = true }
-            return nil
+            cursor.index = end
         }
 
         private mutating func fail() -> JSONMember? {
-            failed = true
+            cursor.failed = true
             return nil
         }
     }
 
     /// Reads the elements of the array at `range`.
     public struct Array {
-        private let bytes: UnsafeRawBufferPointer
-        private var index: Int
-        private let end: Int
-        private var first = true
-        private var finished = false
+        private var cursor: Cursor
         /// Set when the text is not a well-formed array; iteration has stopped.
-        public private(set) var failed = false
+        public var failed: Bool { cursor.failed }
 
         /// A reader of the array spanning `range` of `bytes` (all of it when nil).
         public init(_ bytes: UnsafeRawBufferPointer, range: Range<Int>? = nil) {
-            self.bytes = bytes
-            let range = range ?? 0..<bytes.count
-            index = range.lowerBound
-            end = range.upperBound
-            JSONReader.skipSpace(bytes, &index, end)
-            if !JSONReader.take(UInt8(ascii: "["), bytes, &index, end) { failed = true }
+            cursor = Cursor(bytes, range: range, open: UInt8(ascii: "["))
         }
 
         /// The next element (its range and kind), or nil at the closing bracket.
         public mutating func next() -> (range: Range<Int>, kind: JSONValueKind)? {
-            guard !failed, !finished else { return nil }
-            JSONReader.skipSpace(bytes, &index, end)
-            if first {
-                first = false
-                if JSONReader.take(UInt8(ascii: "]"), bytes, &index, end) { return finish() }
-            } else if JSONReader.take(UInt8(ascii: "]"), bytes, &index, end) {
-                return finish()
-            } else {
-                guard JSONReader.take(UInt8(ascii: ","), bytes, &index, end) else { return fail() }
-                JSONReader.skipSpace(bytes, &index, end)
+            guard cursor.advance(close: UInt8(ascii: "]")) else { return nil }
+            let start = cursor.index
+            guard let kind = JSONReader.skipValue(cursor.bytes, &cursor.index, cursor.end, depth: 1) else {
+                cursor.failed = true
+                return nil
             }
-            let start = index
-            guard let kind = JSONReader.skipValue(bytes, &index, end, depth: 1) else { return fail() }
-            return (start..<index, kind)
-        }
-
-        private mutating func finish() -> (range: Range<Int>, kind: JSONValueKind)? {
-            finished = true
-            JSONReader.skipSpace(bytes, &index, end)
-            if index != end { failed = true }
-            return nil
-        }
-
-        private mutating func fail() -> (range: Range<Int>, kind: JSONValueKind)? {
-            failed = true
-            return nil
+            return (start..<cursor.index, kind)
         }
     }
 
@@ -274,12 +264,8 @@ public enum JSONReader {
         while position < end {
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
-                position += 1
-                while position < end {
-                    let inner = bytes[position]
-                    if inner == UInt8(ascii: "\"") { break }
-                    position += inner == UInt8(ascii: "\\") ? 2 : 1
-                }
+                guard skipString(bytes, &position, end) else { return nil }
+                continue
             } else if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
                 depth += 1
             } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
