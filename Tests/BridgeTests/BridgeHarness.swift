@@ -68,40 +68,47 @@ struct BridgeHarness {
 
     /// Publishes `command` (with a fresh `reply_to`) and returns the reply.
     func command(_ command: JSONValue) async throws -> JSONValue {
-        let replyTo = SharedRedis.uniqueKey("reply")
-        var object = command.object ?? [:]
-        object["reply_to"] = .string(replyTo)
-        return try await publish(JSONValue.object(object).text, replyTo: replyTo)
-    }
-
-    /// Publishes raw text and waits for the reply on `replyTo`.
-    func publish(_ text: String, replyTo: String) async throws -> JSONValue {
-        try await redis.send("PUBLISH", "\(prefix):control", text)
-        let reply = try await redis.send("BLPOP", replyTo, "10")
-        guard let payload = reply.array?.last?.bytes, let value = JSONValue.parse(payload) else {
-            throw TestError("no reply to \(text.prefix(200)) on \(replyTo)")
-        }
-        // The reply list expires (EXPIRE 60) so abandoned replies do not pile up.
-        let ttl = try await redis.send("TTL", replyTo).integer ?? -2
-        #expect(ttl == -2 || (0...60).contains(ttl))
-        return value
+        try await sendCommand(command, prefix: prefix, redis: redis)
     }
 
     /// Every entry of `stream` as (id, fields).
     func entries(_ stream: String, market: BinanceMarket = .usdm) async throws -> [(id: String, fields: [String: String])] {
-        let reply = try await redis.send("XRANGE", "\(prefix):\(market.rawValue):\(stream)", "-", "+")
-        return (reply.array ?? []).compactMap { item in
-            guard let parts = item.array, parts.count == 2, let id = parts[0].string, let values = parts[1].array else { return nil }
-            var fields: [String: String] = [:]
-            for index in stride(from: 0, to: values.count - 1, by: 2) {
-                fields[values[index].string ?? ""] = values[index + 1].string ?? ""
-            }
-            return (id, fields)
-        }
+        try await streamEntries("\(prefix):\(market.rawValue):\(stream)", redis: redis)
     }
 
     func desired(_ market: BinanceMarket = .usdm) async throws -> Set<String> {
         Set((try await redis.send("SMEMBERS", "\(prefix):subscriptions:\(market.rawValue)")).array?.compactMap(\.string) ?? [])
+    }
+}
+
+/// Publishes `command` on `{prefix}:control` with a fresh `reply_to`, as a client does, and
+/// returns the reply (checking that its list expires).
+func sendCommand(_ command: JSONValue, prefix: String, redis: RedisConnection) async throws -> JSONValue {
+    let replyTo = SharedRedis.uniqueKey("reply")
+    var object = command.object ?? [:]
+    object["reply_to"] = .string(replyTo)
+    let text = JSONValue.object(object).text
+    try await redis.send("PUBLISH", "\(prefix):control", text)
+    let reply = try await redis.send("BLPOP", replyTo, "10")
+    guard let payload = reply.array?.last?.bytes, let value = JSONValue.parse(payload) else {
+        throw TestError("no reply to \(text.prefix(200)) on \(replyTo)")
+    }
+    // The reply list expires (EXPIRE 60) so abandoned replies do not pile up.
+    let ttl = try await redis.send("TTL", replyTo).integer ?? -2
+    #expect(ttl == -2 || (0...60).contains(ttl))
+    return value
+}
+
+/// Every entry of the stream at `key` as (id, fields), oldest first.
+func streamEntries(_ key: String, redis: RedisConnection) async throws -> [(id: String, fields: [String: String])] {
+    let reply = try await redis.send("XRANGE", key, "-", "+")
+    return (reply.array ?? []).compactMap { item in
+        guard let parts = item.array, parts.count == 2, let id = parts[0].string, let values = parts[1].array else { return nil }
+        var fields: [String: String] = [:]
+        for index in stride(from: 0, to: values.count - 1, by: 2) {
+            fields[values[index].string ?? ""] = values[index + 1].string ?? ""
+        }
+        return (id, fields)
     }
 }
 

@@ -26,22 +26,8 @@ struct BridgeProcessDataTests {
         return bridge
     }
 
-    func command(_ redis: RedisConnection, _ prefix: String, _ command: JSONValue) async throws -> JSONValue {
-        let replyTo = SharedRedis.uniqueKey("reply")
-        var object = command.object ?? [:]
-        object["reply_to"] = .string(replyTo)
-        try await redis.send("PUBLISH", "\(prefix):control", JSONValue.object(object).text)
-        let reply = try await redis.send("BLPOP", replyTo, "10")
-        return try #require(reply.array?.last?.bytes.flatMap(JSONValue.parse))
-    }
-
     func tradeIds(_ redis: RedisConnection, _ key: String) async throws -> [Int64] {
-        let reply = try await redis.send("XRANGE", key, "-", "+")
-        return (reply.array ?? []).compactMap { item -> Int64? in
-            guard let values = item.array?.last?.array?.compactMap(\.string) else { return nil }
-            guard let index = values.firstIndex(of: "agg_trade_id"), index + 1 < values.count else { return nil }
-            return Int64(values[index + 1])
-        }
+        try await streamEntries(key, redis: redis).compactMap { $0.fields["agg_trade_id"].flatMap(Int64.init) }
     }
 
     @Test func sigtermDrainsEverythingAndExitsZeroWithinFiveSeconds() async throws {
@@ -52,7 +38,7 @@ struct BridgeProcessDataTests {
             let prefix = uniquePrefix()
             try await withRedisConnection(try SharedRedis.configuration()) { redis in
                 let bridge = try await started(simulator, prefix: prefix)
-                let reply = try await command(redis, prefix, ["op": "subscribe", "streams": ["btcusdt@aggTrade", "ethusdt@aggTrade"]])
+                let reply = try await sendCommand(["op": "subscribe", "streams": ["btcusdt@aggTrade", "ethusdt@aggTrade"]], prefix: prefix, redis: redis)
                 #expect(reply["ok"] == true, "\(reply.text)")
                 let key = "\(prefix):usdm:btcusdt@aggTrade"
                 try await eventually("trades flow") { try await tradeIds(redis, key).count >= 20 }
@@ -80,7 +66,7 @@ struct BridgeProcessDataTests {
                 let key = "\(prefix):usdm:btcusdt@bookTicker"
                 do {
                     let bridge = try await started(simulator, prefix: prefix)
-                    _ = try await command(redis, prefix, ["op": "subscribe", "streams": ["btcusdt@bookTicker", "btcusdt@markPrice@1s"]])
+                    _ = try await sendCommand(["op": "subscribe", "streams": ["btcusdt@bookTicker", "btcusdt@markPrice@1s"]], prefix: prefix, redis: redis)
                     try await eventually("data flows") { (try await redis.send("XLEN", key).integer ?? 0) >= 10 }
                     bridge.signal(SIGKILL)
                     try await eventually("the process is gone") { !bridge.isRunning }
@@ -89,19 +75,16 @@ struct BridgeProcessDataTests {
                 let before = try await redis.send("XLEN", key).integer ?? 0
                 let restarted = try await started(simulator, prefix: prefix)
                 try await eventually("a restart marker, then data again", timeout: .seconds(30)) {
-                    let reply = try await redis.send("XRANGE", key, "-", "+")
-                    let entries = (reply.array ?? []).compactMap { $0.array?.last?.array?.compactMap(\.string) }
-                    guard let marker = entries.lastIndex(where: { $0.contains("restart") }) else { return false }
+                    let entries = try await streamEntries(key, redis: redis)
+                    guard let marker = entries.lastIndex(where: { $0.fields["reason"] == "restart" }) else { return false }
                     return entries.count > marker + 2
                 }
                 #expect((try await redis.send("XLEN", key).integer ?? 0) > before)
-                let list = try await command(redis, prefix, ["op": "list"])
+                let list = try await sendCommand(["op": "list"], prefix: prefix, redis: redis)
                 #expect(list["result"]?["streams"]?.array?.compactMap { $0["stream"]?.string } == ["btcusdt@bookTicker", "btcusdt@markPrice@1s"])
                 // The marker's window covers the time the bridge was away.
-                let reply = try await redis.send("XRANGE", key, "-", "+")
-                let marker = (reply.array ?? []).compactMap { $0.array?.last?.array?.compactMap(\.string) }.last { $0.contains("restart") } ?? []
-                func value(_ name: String) -> Int64? { marker.firstIndex(of: name).flatMap { Int64(marker[$0 + 1]) } }
-                #expect((value("gap_start_us") ?? .max) <= killedAt && (value("gap_end_us") ?? 0) >= killedAt, "\(marker)")
+                let marker = try await streamEntries(key, redis: redis).last { $0.fields["reason"] == "restart" }?.fields ?? [:]
+                #expect((marker["gap_start_us"].flatMap(Int64.init) ?? .max) <= killedAt && (marker["gap_end_us"].flatMap(Int64.init) ?? 0) >= killedAt, "\(marker)")
                 restarted.signal(SIGTERM)
                 try await eventually("the restarted process exits") { !restarted.isRunning }
                 #expect(restarted.exitStatus == 0)

@@ -227,7 +227,7 @@ public final class BinanceStreamPool: Sendable {
                 let lifecycle = state.slots[connection.id]?.lifecycle.state
                 let (name, age): (String, Double) =
                     switch lifecycle {
-                    case .open(let since): ("open", Double((now - since).components.seconds) + Double((now - since).components.attoseconds) / 1e18)
+                    case .open(let since): ("open", Double(Self.microseconds(now - since)) / 1e6)
                     case .connecting: ("connecting", 0)
                     case .waitingToConnect, .idle, .none: ("waiting", 0)
                     case .closingToReconnect, .closing, .closed: ("closing", 0)
