@@ -16,7 +16,9 @@ struct BinanceStreamPoolTests {
     /// Collects a pool's events in the background.
     final class Collector: Sendable {
         final class Box: Sendable {
-            let state = Mutex<(messages: [StreamMessage], lifecycle: [StreamPoolLifecycleEvent], dropped: Int)>(([], [], 0))
+            /// `order` tags every event in arrival order: `m:<stream>:<connection>` for a
+            /// message, `l:<index into lifecycle>` for a lifecycle event.
+            let state = Mutex<(messages: [StreamMessage], lifecycle: [StreamPoolLifecycleEvent], dropped: Int, order: [String])>(([], [], 0, []))
         }
         let box = Box()
         let task: Task<Void, Never>
@@ -27,8 +29,12 @@ struct BinanceStreamPoolTests {
                 for await event in pool.events {
                     box.state.withLock { state in
                         switch event {
-                        case .message(let message): state.messages.append(message)
-                        case .lifecycle(let event): state.lifecycle.append(event)
+                        case .message(let message):
+                            state.messages.append(message)
+                            state.order.append("m:\(message.stream):\(message.connection)")
+                        case .lifecycle(let event):
+                            state.order.append("l:\(state.lifecycle.count)")
+                            state.lifecycle.append(event)
                         case .dropped(_, let count): state.dropped += count
                         }
                     }
@@ -38,6 +44,7 @@ struct BinanceStreamPoolTests {
 
         var messages: [StreamMessage] { box.state.withLock { $0.messages } }
         var lifecycle: [StreamPoolLifecycleEvent] { box.state.withLock { $0.lifecycle } }
+        var order: [String] { box.state.withLock { $0.order } }
         func messages(of stream: String) -> Int { box.state.withLock { $0.messages.filter { $0.stream == stream }.count } }
     }
 
@@ -275,14 +282,24 @@ struct BinanceStreamPoolTests {
                 #expect(pool.subscriptions.allSatisfy { $0.state == "confirmed" && $0.connection == replacement })
             }
         }
-        // Compare what the pool delivered with what the exchange sent, per stream.
+        let messages = delivered.withLock { $0 }
+        try Self.expectExactlyOnce(messages, of: streams, truth: truth)
+        for stream in streams {
+            let sources = Set(messages.filter { $0.stream == stream }.map(\.connection))
+            #expect(sources.contains(1) && sources.contains(replacementID.withLock { $0 }), "\(stream) came from both connections: \(sources)")
+        }
+    }
+
+    /// Every message the exchange sent on each of `streams` (its ground-truth log at `truth`)
+    /// from the first one delivered to the last one delivered, in order, once: nothing
+    /// missing, nothing duplicated.
+    static func expectExactlyOnce(_ messages: [StreamMessage], of streams: [String], truth: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         var sent: [String: [String]] = [:]
         for line in try String(contentsOfFile: truth, encoding: .utf8).split(separator: "\n") {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             let stream = object["stream"] as! String
             sent[stream, default: []].append(String(line[line.range(of: #","payload":"#)!.upperBound...].dropLast()))
         }
-        let messages = delivered.withLock { $0 }
         for stream in streams {
             let received = messages.filter { $0.stream == stream }.map { message -> String in
                 let bytes = Array(message.bytes.readableBytesView)
@@ -290,17 +307,79 @@ struct BinanceStreamPoolTests {
                 return String(decoding: bytes[range], as: UTF8.self)
             }
             let truthOfStream = sent[stream] ?? []
-            // Every message the exchange sent from the first one delivered to the last one
-            // delivered, in order, once: nothing missing, nothing duplicated, across the switch.
-            let first = try #require(truthOfStream.firstIndex(of: received.first ?? ""), "\(stream): first delivered message not in the ground truth")
+            let first = try #require(truthOfStream.firstIndex(of: received.first ?? ""), "\(stream): first delivered message not in the ground truth", sourceLocation: sourceLocation)
             let window = Array(truthOfStream[first..<min(truthOfStream.count, first + received.count)])
             // A short message on failure: Swift Testing's diff of two long arrays is quadratic.
             let mismatch = zip(window, received).enumerated().first { $0.element.0 != $0.element.1 }?.offset
             #expect(window.count == received.count && mismatch == nil,
-                    "\(stream): \(received.count) delivered (\(Set(received).count) distinct), first mismatch at \(mismatch.map(String.init) ?? "none") of \(window.count)")
-            let sources = Set(messages.filter { $0.stream == stream }.map(\.connection))
-            #expect(sources.contains(1) && sources.contains(replacementID.withLock { $0 }), "\(stream) came from both connections: \(sources)")
+                    "\(stream): \(received.count) delivered (\(Set(received).count) distinct), first mismatch at \(mismatch.map(String.init) ?? "none") of \(window.count)",
+                    sourceLocation: sourceLocation)
         }
+    }
+
+    @Test func aConnectionDroppedMidRotationHandsOverWithARotationGapOnlyWhereTheSequencesNeverOverlapped() async throws {
+        let truth = FileManager.default.temporaryDirectory.appendingPathComponent("pool-handover-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: truth) }
+        let aligned = "btcusdt@aggTrade"
+        let held = "ethusdt@aggTrade"
+        let delivered = Mutex<[StreamMessage]>([])
+        try await withBinanceSimulator(Self.simulator { $0.groundTruthPath = truth }) { simulator async throws in
+            try await Self.withPool(simulator, {
+                // Rotation 4 s after the open, with 40 s to switch and room to buffer the
+                // held stream meanwhile: the test decides when the old socket dies.
+                $0.connectionLifetime = .seconds(60)
+                $0.rotationMargin = .seconds(56)
+                $0.rotationOverlapTimeout = .seconds(40)
+                $0.rotationBufferPerStream = 100_000
+                $0.liveness.resubscribeAfter = .seconds(3_600)
+            }) { pool, collector in
+                _ = try pool.subscribe([aligned, held])
+                try await Self.eventually("subscribed on the first socket") {
+                    try await simulator.status().connections.first?.streams.count == 2
+                }
+                let old = try #require(try await simulator.status().connections.first?.id)
+                // The old socket stops sending one stream: during the overlap only the
+                // replacement delivers it, so the switch waits (one side only) and the two
+                // sequences of that stream never overlap.
+                try await simulator.inject(.stallStream(market: .usdm, stream: held, connection: old, seconds: nil))
+                // The replacement opens at 4 s, subscribes and delivers; the other stream aligns.
+                try await Self.eventually("the replacement delivers", timeout: .seconds(30)) {
+                    try await simulator.status().connections.contains { $0.id != old && $0.streams.count == 2 && $0.messagesSent >= 30 }
+                }
+                try await Task.sleep(for: .seconds(1))
+                #expect(pool.rotationCount == 0, "held by the stream only the replacement delivers")
+                // Binance's 24 h close, early: the old socket drops mid-rotation.
+                try await simulator.inject(.drop(.connection(old)))
+                // Seen by the collector (which may lag the pool's counter on a loaded machine).
+                func rotations() -> [Int] { collector.lifecycle.compactMap { if case .rotated(1, let new, _) = $0 { new } else { nil } } }
+                try await Self.eventually("switched to the replacement") { !rotations().isEmpty }
+                #expect(pool.rotationCount == 1)
+                let replacement = try #require(rotations().first)
+                try await Task.sleep(for: .milliseconds(500))
+                delivered.withLock { $0 = collector.messages }
+                try await simulator.flushGroundTruth()
+
+                let events = collector.lifecycle
+                let gaps = events.compactMap { event -> (Int, Int, [String], Int64, Int64)? in
+                    if case .rotationGap(let c, let r, let s, let a, let b) = event { (c, r, s, a, b) } else { nil }
+                }
+                #expect(gaps.count == 1)
+                #expect(gaps.first?.0 == 1 && gaps.first?.1 == replacement)
+                #expect(gaps.first?.2 == [held], "only the stream without an overlap")
+                if let gap = gaps.first { #expect(gap.3 < gap.4) }
+                #expect(!events.contains { if case .reconnected = $0 { true } else { false } }, "\(events)")
+                #expect(!events.contains { if case .failed = $0 { true } else { false } }, "\(events)")
+                #expect(pool.subscriptions.allSatisfy { $0.state == "confirmed" && $0.connection == replacement })
+                // The gap comes before the replacement's first frame of the held stream.
+                let order = collector.order
+                let gapIndex = try #require(events.firstIndex { if case .rotationGap = $0 { true } else { false } })
+                let gapPosition = try #require(order.firstIndex(of: "l:\(gapIndex)"))
+                let firstHeld = try #require(order.firstIndex(of: "m:\(held):\(replacement)"))
+                #expect(gapPosition < firstHeld)
+            }
+        }
+        // The aligned stream crossed the handover without a loss or a duplicate.
+        try Self.expectExactlyOnce(delivered.withLock { $0 }, of: [aligned], truth: truth)
     }
 
     @Test func overTLSWithTheSimulatorsCertificate() async throws {

@@ -35,6 +35,7 @@ struct OverlapDeduplicatorTests {
         #expect(delivered == Array(0..<15))
         #expect(dedup.statistics.alignedStreams == 1)
         #expect(dedup.statistics.fallbackStreams == 0)
+        #expect(dedup.unprovenStreams.isEmpty)
     }
 
     @Test func oldAheadOfNew() {
@@ -143,6 +144,7 @@ struct OverlapDeduplicatorTests {
         #expect(delivered == Array(0..<8) + Array(8..<12))
         #expect(dedup.statistics.fallbackStreams == 0)
         #expect(dedup.statistics.finishedStreams == 1)
+        #expect(dedup.unprovenStreams.isEmpty, "an overlap proves continuity")
     }
 
     // MARK: Fallbacks and quiet streams
@@ -160,6 +162,7 @@ struct OverlapDeduplicatorTests {
         // The fifth exceeds the bound: switch, delivering the whole buffer (at-least-once).
         #expect(dedup.receive(104, fingerprint: 1004, stream: "s", from: .new) == [100, 101, 102, 103, 104])
         #expect(dedup.statistics.fallbackStreams == 1)
+        #expect(dedup.unprovenStreams == ["s"], "no overlap: frames may be missing between the two")
         #expect(dedup.hasSwitched("s"))
         #expect(dedup.receive(10, fingerprint: 10, stream: "s", from: .old).isEmpty)
         #expect(dedup.receive(105, fingerprint: 1005, stream: "s", from: .new) == [105])
@@ -179,6 +182,24 @@ struct OverlapDeduplicatorTests {
         #expect(dedup.receive(3, fingerprint: 13, stream: "quiet", from: .new) == [3])
         #expect(dedup.receive(4, fingerprint: 13, stream: "quiet", from: .old).isEmpty)
         #expect(dedup.finish().isEmpty)
+        // "late": the new side alone, nothing to overlap with; "quiet": neither side, no hole.
+        #expect(dedup.unprovenStreams == ["late"])
+    }
+
+    @Test func aSwitchWithoutOverlapIsUnprovenAndAnAmbiguousOneIsNot() {
+        var dedup = Dedup(capacityPerStream: 4)
+        // "cut": the old connection delivered, then the switch came before the new one
+        // delivered anything (the old socket dropped mid-rotation).
+        #expect(dedup.receive(1, fingerprint: 1, stream: "cut", from: .old) == [1])
+        // "same": identical payloads, several offsets match; the buffer overflows, the switch
+        // may repeat a frame but every reading overlaps: nothing can be missing.
+        for index in 0..<3 { #expect(dedup.receive(index, fingerprint: 7, stream: "same", from: .old) == [index]) }
+        for index in 0..<5 { _ = dedup.receive(10 + index, fingerprint: 7, stream: "same", from: .new) }
+        #expect(dedup.hasSwitched("same") && dedup.statistics.fallbackStreams == 1)
+        #expect(dedup.unprovenStreams.isEmpty)
+        #expect(dedup.finish().isEmpty)
+        #expect(dedup.unprovenStreams == ["cut"])
+        #expect(dedup.receive(2, fingerprint: 2, stream: "cut", from: .new) == [2])
     }
 
     @Test func aRemovedStreamReleasesNothingAtFinish() {

@@ -20,7 +20,12 @@ import Synchronization
 /// Rotation: `rotationMargin` before a connection's lifetime a replacement is opened with the
 /// same streams; once it has them all confirmed and has delivered, the streams switch to it
 /// and the old socket closes. Frames seen on both during the overlap are delivered once
-/// (``OverlapDeduplicator``). If the old one dies first, it reconnects with a gap window.
+/// (``OverlapDeduplicator``). If the old one dies first (Binance's 24 h close, a drop) while
+/// the replacement has every stream confirmed, the streams switch to it at once; otherwise
+/// the old one reconnects with a gap window. A stream whose two sequences never overlapped
+/// before its switch (so frames between them may be missing) is reported by
+/// ``StreamPoolLifecycleEvent/rotationGap(connection:replacement:streams:gapStartMicroseconds:gapEndMicroseconds:)``
+/// ahead of the replacement's first frame of it.
 public final class BinanceStreamPool: Sendable {
     public typealias Instant = ContinuousClock.Instant
 
@@ -96,6 +101,10 @@ public final class BinanceStreamPool: Sendable {
     /// merges their frames so each message is delivered once.
     private struct Rotation {
         var old: PoolConnectionID
+        /// When the replacement was opened: a rotation gap's window starts here (the old
+        /// connection delivered everything before, the replacement everything after its
+        /// subscription).
+        var startedAt: Instant
         var dedup: OverlapDeduplicator<String, StreamMessage>
         var newDelivered = false
         /// Streams the old connection delivered since the rotation began.
@@ -304,7 +313,7 @@ public final class BinanceStreamPool: Sendable {
             deadline = deadline.map { min($0, instant) } ?? instant
         }
         var lifecycleEvents: [StreamPoolLifecycleEvent] = []
-        var messagesOut: [StreamMessage] = []
+        var switchEvents: [StreamPoolEvent] = []
         for (new, rotation) in state.rotations {
             if let switchedAt = rotation.switchedAt {
                 let end = switchedAt.advanced(by: configuration.rotationOverlapTimeout)
@@ -354,9 +363,8 @@ public final class BinanceStreamPool: Sendable {
                         slot = state.slots[id]!
                     case .switchOver:
                         state.slots[id] = slot
-                        let (done, cancel) = switchOver(from: id, &state)
-                        lifecycleEvents += done.lifecycle
-                        messagesOut += done.messages
+                        let (done, cancel) = switchOver(from: id, &state, now: now)
+                        switchEvents += done
                         if let cancel { work.append(.cancel(cancel)) }
                         slot = state.slots[id]!
                     case .cancelReplacement:
@@ -388,7 +396,7 @@ public final class BinanceStreamPool: Sendable {
         }
         lifecycleEvents += pollLiveness(&state, now: now)
         earliest(state.liveness.nextDeadline)
-        for message in messagesOut { events.yield(.message(message)) }
+        for event in switchEvents { events.yield(event) }
         for event in lifecycleEvents { events.yield(.lifecycle(event)) }
         return (work, deadline)
     }
@@ -404,7 +412,7 @@ public final class BinanceStreamPool: Sendable {
         var tracker = SubscriptionRequestTracker<Instant>(connection: replacement.new, configuration: configuration)
         tracker.subscribe(replacement.streams)
         state.slots[replacement.new] = Slot(lifecycle: lifecycle, tracker: tracker, route: route)
-        state.rotations[replacement.new] = Rotation(old: old, dedup: OverlapDeduplicator(capacityPerStream: configuration.rotationBufferPerStream))
+        state.rotations[replacement.new] = Rotation(old: old, startedAt: now, dedup: OverlapDeduplicator(capacityPerStream: configuration.rotationBufferPerStream))
         logger.info("rotating connection", metadata: ["bridge.connection": "\(old.rawValue)", "bridge.replacement": "\(replacement.new.rawValue)"])
         return true
     }
@@ -415,18 +423,31 @@ public final class BinanceStreamPool: Sendable {
     }
 
     /// Moves `old`'s streams to its replacement, releases what the deduplicator held, and
-    /// closes `old` for good. Returns the events and the old socket's task to cancel.
-    private func switchOver(from old: PoolConnectionID, _ state: inout State) -> (done: (lifecycle: [StreamPoolLifecycleEvent], messages: [StreamMessage]), cancel: Task<Void, Never>?) {
-        guard let new = replacement(of: old, state), state.pool.completeReplacement(of: old) == new else { return (([], []), nil) }
+    /// closes `old` for good. Returns, in delivery order, the `rotated` event, a
+    /// `rotationGap` for streams switched without an overlap, and the released frames; and
+    /// the old socket's task to cancel.
+    private func switchOver(from old: PoolConnectionID, _ state: inout State, now: Instant) -> (events: [StreamPoolEvent], cancel: Task<Void, Never>?) {
+        guard let new = replacement(of: old, state), state.pool.completeReplacement(of: old) == new else { return ([], nil) }
         var rotation = state.rotations[new]!
+        let unprovenBefore = rotation.dedup.unprovenStreams.count
         let released = rotation.dedup.finish().flatMap(\.payloads)
-        rotation.switchedAt = .now
+        rotation.switchedAt = now
         state.rotations[new] = rotation
         state.rotationsCompleted += 1
         let streams = state.pool.connection(new)?.streams.map(\.rawValue).sorted() ?? []
         state.slots[old]?.closingForGood = true
         _ = state.slots[old]?.lifecycle.close()
-        return (([.rotated(connection: old.rawValue, replacement: new.rawValue, streams: streams)], released), state.slots[old]?.task)
+        var events: [StreamPoolEvent] = [.lifecycle(.rotated(connection: old.rawValue, replacement: new.rawValue, streams: streams))]
+        if let gap = rotationGap(rotation, new: new, since: unprovenBefore, now: now) { events.append(.lifecycle(gap)) }
+        return (events + released.map { .message($0) }, state.slots[old]?.task)
+    }
+
+    /// A `rotationGap` for the streams the deduplicator switched without an overlap since it
+    /// had listed `count` of them, or nil if there are none.
+    private func rotationGap(_ rotation: Rotation, new: PoolConnectionID, since count: Int, now: Instant) -> StreamPoolLifecycleEvent? {
+        let streams = rotation.dedup.unprovenStreams.dropFirst(count)
+        guard !streams.isEmpty else { return nil }
+        return .rotationGap(connection: rotation.old.rawValue, replacement: new.rawValue, streams: streams.sorted(), gapStartMicroseconds: wall(rotation.startedAt), gapEndMicroseconds: wall(now))
     }
 
     /// Gives up `old`'s replacement (the overlap timed out, or `old` dropped first); returns
@@ -443,10 +464,10 @@ public final class BinanceStreamPool: Sendable {
 
     /// Once the replacement has every stream confirmed and has delivered, the old
     /// connection's lifecycle decides the switch-over.
-    private func checkRotationReady(_ new: PoolConnectionID, _ state: inout State, now: Instant) -> (lifecycle: [StreamPoolLifecycleEvent], messages: [StreamMessage], cancel: Task<Void, Never>?) {
+    private func checkRotationReady(_ new: PoolConnectionID, _ state: inout State, now: Instant) -> (events: [StreamPoolEvent], cancel: Task<Void, Never>?) {
         guard let rotation = state.rotations[new], rotation.switchedAt == nil, rotation.newDelivered,
               state.slots[new]?.tracker.isFullyConfirmed == true
-        else { return ([], [], nil) }
+        else { return ([], nil) }
         // Every stream the replacement has already delivered must be aligned with the old
         // connection first. Switching earlier would release its buffered frames unchecked,
         // and the deduplicator's history starts at the rotation: a frame the old connection
@@ -461,13 +482,12 @@ public final class BinanceStreamPool: Sendable {
             let name = stream.rawValue
             return rotation.dedup.hasSwitched(name) || (rotation.dedup.bufferedCount(name) == 0 && !rotation.oldDelivered.contains(name))
         }) else {
-            return ([], [], nil)
+            return ([], nil)
         }
         guard let actions = state.slots[rotation.old]?.lifecycle.replacementReady(at: now), actions.contains(.switchOver) else {
-            return ([], [], nil)
+            return ([], nil)
         }
-        let (done, cancel) = switchOver(from: rotation.old, &state)
-        return (done.lifecycle, done.messages, cancel)
+        return switchOver(from: rotation.old, &state, now: now)
     }
 
     /// Stale and resumed streams; a stale stream with a documented cadence is resubscribed
@@ -592,13 +612,17 @@ public final class BinanceStreamPool: Sendable {
                 let data = StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue, name: state.names[stream])
                 let fingerprint = OverlapDeduplicator<String, StreamMessage>.fingerprint(of: message.bytes.readableBytesView)
                 if isNew { state.rotations[key]!.newDelivered = true } else { state.rotations[key]!.oldDelivered.insert(stream) }
-                output += state.rotations[key]!.dedup.receive(data, fingerprint: fingerprint, stream: stream, from: isNew ? .new : .old).map { .message($0) }
+                let unproven = state.rotations[key]!.dedup.unprovenStreams.count
+                let delivered = state.rotations[key]!.dedup.receive(data, fingerprint: fingerprint, stream: stream, from: isNew ? .new : .old)
+                // Switched on a full buffer without an overlap: the gap before its frames.
+                if let gap = rotationGap(state.rotations[key]!, new: key, since: unproven, now: now) { output.append(.lifecycle(gap)) }
+                output += delivered.map { .message($0) }
                 if let name = state.names[stream], case .resumed? = state.liveness.messageReceived(name, at: now) {
                     output.append(.lifecycle(.resumed(stream: stream)))
                 }
                 // A frame from either side can complete an alignment, and so the readiness.
                 let ready = checkRotationReady(key, &state, now: now)
-                output += ready.messages.map { .message($0) } + ready.lifecycle.map { .lifecycle($0) }
+                output += ready.events
                 cancel = ready.cancel
                 slot = state.slots[id]!
             case .data(let stream, _):
@@ -619,7 +643,7 @@ public final class BinanceStreamPool: Sendable {
                     let overlapping = state.rotations[id].map { $0.switchedAt == nil } ?? false
                     if !overlapping { output += apply(trackerEvents, on: id, &state).map { .lifecycle($0) } }
                     let ready = checkRotationReady(id, &state, now: now)
-                    output += ready.messages.map { .message($0) } + ready.lifecycle.map { .lifecycle($0) }
+                    output += ready.events
                     cancel = ready.cancel
                     slot = state.slots[id]!
                 }
@@ -646,10 +670,14 @@ public final class BinanceStreamPool: Sendable {
 
     private func ended(_ id: PoolConnectionID, generation: Int, reason: String) {
         var output: [StreamPoolLifecycleEvent] = []
+        var handover: [StreamPoolEvent] = []
         var abandonedTask: Task<Void, Never>?
         state.withLock { state in
             // Yielded under the lock, in order with every other event (see `received`).
-            defer { for event in output { events.yield(.lifecycle(event)) } }
+            defer {
+                for event in output { events.yield(.lifecycle(event)) }
+                for event in handover { events.yield(event) }
+            }
             guard var slot = state.slots[id], slot.generation == generation else { return }
             let wasOpen = slot.writer != nil
             slot.writer = nil
@@ -670,6 +698,18 @@ public final class BinanceStreamPool: Sendable {
                 state.slots[id] = nil
                 _ = state.pool.connectionClosed(id)
                 state.messageQuota.remove(id)
+                return
+            }
+            if let new = replacement(of: id, state), state.slots[new]?.writer != nil, state.slots[new]?.tracker.isFullyConfirmed == true {
+                // The old connection dropped (Binance's 24 h close comes here when the
+                // switch is late) with its replacement subscribed: switch now rather than
+                // reconnect; streams the two never overlapped on get a rotation gap.
+                state.slots[id] = slot
+                handover = switchOver(from: id, &state, now: .now).events
+                state.slots[id] = nil
+                _ = state.pool.connectionClosed(id)
+                state.messageQuota.remove(id)
+                logger.notice("connection dropped mid-rotation: switched to its replacement", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.replacement": "\(new.rawValue)"])
                 return
             }
             let actions = slot.lifecycle.closed(at: .now, unitRandom: Double.random(in: 0..<1))

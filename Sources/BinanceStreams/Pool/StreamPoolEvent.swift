@@ -45,8 +45,14 @@ public enum StreamPoolLifecycleEvent: Sendable, Equatable {
     /// `gapStartMicroseconds` (last frame before the drop) and `gapEndMicroseconds` (first
     /// frame after) may be missing.
     case reconnected(connection: Int, streams: [String], gapStartMicroseconds: Int64, gapEndMicroseconds: Int64)
-    /// A connection near its lifetime was replaced by `replacement` without a gap.
+    /// A connection near its lifetime was replaced by `replacement`; every stream moved.
     case rotated(connection: Int, replacement: Int, streams: [String])
+    /// During that rotation, `streams` switched to the replacement without the two
+    /// connections' sequences overlapping (the old one dropped before the replacement
+    /// delivered them, or they never matched): data between `gapStartMicroseconds` (the
+    /// rotation's start) and `gapEndMicroseconds` (the switch) may be missing. Delivered
+    /// before the replacement's first frame of those streams.
+    case rotationGap(connection: Int, replacement: Int, streams: [String], gapStartMicroseconds: Int64, gapEndMicroseconds: Int64)
     /// Binance acknowledged the subscription.
     case confirmed(stream: String, connection: Int)
     /// The subscription failed (error reply, or no ack after the retries).

@@ -182,6 +182,15 @@ public final class MarketService: Service, Sendable {
         events.publish(type: "gap", market: market, details)
     }
 
+    /// A `gap` marker in each of `streams` (still wanted) and its event.
+    private func gaps(_ streams: [String], _ reason: GapReason, _ start: Int64, _ end: Int64, _ now: Int64, into entries: inout [StreamEntry]) {
+        let wanted = state.withLock { state in streams.filter { !state.ended.contains($0) } }
+        for name in wanted.compactMap(parsed) {
+            entries.append(.gap(stream: name, reason: reason, startMicroseconds: start, endMicroseconds: end, timeMicroseconds: now))
+            gap(name.rawValue, reason, start, end)
+        }
+    }
+
     private func lifecycle(_ change: StreamPoolLifecycleEvent, into entries: inout [StreamEntry]) {
         let now = WallClock.microseconds()
         switch change {
@@ -194,10 +203,9 @@ public final class MarketService: Service, Sendable {
             events.publish(type: "reconnected", market: market, [
                 "connection": JSONValue(connection), "streams": JSONValue(streams), "gap_start_us": JSONValue(start), "gap_end_us": JSONValue(end),
             ])
-            for name in streams.compactMap(parsed) {
-                entries.append(.gap(stream: name, reason: .reconnect, startMicroseconds: start, endMicroseconds: end, timeMicroseconds: now))
-                gap(name.rawValue, .reconnect, start, end)
-            }
+            gaps(streams, .reconnect, start, end, now, into: &entries)
+        case .rotationGap(_, _, let streams, let start, let end):
+            gaps(streams, .rotation, start, end, now, into: &entries)
         case .rotated(let connection, let replacement, let streams):
             Metrics.Counter(label: "binance_bridge_rotations_total", dimensions: [("market", market.rawValue)]).increment()
             events.publish(type: "rotation", market: market, ["connection": JSONValue(connection), "replacement": JSONValue(replacement), "streams": JSONValue(streams.count)])

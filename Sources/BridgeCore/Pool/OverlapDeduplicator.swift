@@ -19,7 +19,10 @@
 /// preferring a duplicate to a loss: with a matching offset, the offset assuming the
 /// fewest duplicates is used (and frames the new connection still owes are dropped when
 /// they arrive); without one, the whole buffer is delivered. Each fallback is counted in
-/// ``Statistics``, so the caller can report it.
+/// ``Statistics``, so the caller can report it. A switch that cannot rule out a loss (no
+/// overlap between the two sequences: the new one may start after a hole, or has not
+/// started) lists the stream in ``unprovenStreams``, so the caller can write a gap marker;
+/// an ambiguous overlap may repeat frames but loses none, and is not listed.
 ///
 /// Pure and generic: `Key` names a stream (the raw name from the frame, no parsing), and
 /// `Payload` is whatever the caller delivers (bytes, a buffer); the caller supplies a
@@ -73,6 +76,9 @@ public struct OverlapDeduplicator<Key: Hashable & Sendable, Payload: Sendable>: 
     public private(set) var statistics = Statistics()
     /// True after ``finish()``: every stream is on the new connection.
     public private(set) var isFinished = false
+    /// Streams switched without any overlap between the two connections' sequences, in the
+    /// order it happened: frames between them may be missing.
+    public private(set) var unprovenStreams: [Key] = []
     private var streams: [Key: StreamState] = [:]
     private var order: [Key] = []
 
@@ -132,7 +138,7 @@ public struct OverlapDeduplicator<Key: Hashable & Sendable, Payload: Sendable>: 
             delivered += switchStream(&state, offset: offsets[0])
             statistics.alignedStreams += 1
         } else if state.buffer.count > capacityPerStream {
-            delivered += forceSwitch(&state)
+            delivered += forceSwitch(&state, stream)
             statistics.fallbackStreams += 1
         }
         return delivered
@@ -152,11 +158,14 @@ public struct OverlapDeduplicator<Key: Hashable & Sendable, Payload: Sendable>: 
             if state.buffer.isEmpty {
                 payloads = []
                 statistics.finishedStreams += 1
+                // The old connection delivered, the new one nothing yet: its first frame may
+                // follow a hole.
+                if !state.oldHistory.isEmpty { unprovenStreams.append(key) }
             } else if offsets.count == 1 {
                 payloads = switchStream(&state, offset: offsets[0])
                 statistics.finishedStreams += 1
             } else {
-                payloads = forceSwitch(&state)
+                payloads = forceSwitch(&state, key)
                 statistics.fallbackStreams += 1
             }
             state.switched = true
@@ -218,10 +227,11 @@ public struct OverlapDeduplicator<Key: Hashable & Sendable, Payload: Sendable>: 
     }
 
     /// Switches without a proven alignment, preferring a duplicate to a loss.
-    private mutating func forceSwitch(_ state: inout StreamState) -> [Payload] {
+    private mutating func forceSwitch(_ state: inout StreamState, _ stream: Key) -> [Payload] {
         if let offset = Self.alignments(old: state.oldHistory, new: state.buffer).max() {
             return switchStream(&state, offset: offset)
         }
+        unprovenStreams.append(stream)
         let payloads = state.buffer.map(\.payload)
         state.switched = true
         state.buffer = []
