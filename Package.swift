@@ -139,7 +139,7 @@ let package = Package(
         .testTarget(name: "BridgeCoreTests", dependencies: ["BridgeCore"], swiftSettings: strictSettings),
         .target(
             name: "TestSupport",
-            dependencies: ["RedisClient"],
+            dependencies: ["RedisClient", "BinanceSimulator", "BridgeCore"],
             path: "Tests/TestSupport",
             swiftSettings: strictSettings
         ),

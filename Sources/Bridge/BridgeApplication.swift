@@ -111,6 +111,7 @@ public struct BridgeComponents: Sendable {
         for market in BinanceMarket.allCases {
             let pool = BinanceStreamPool(
                 endpoint: endpoints[market]!,
+                configuration: configuration.pool,
                 connection: BinanceConnectionSettings(url: "", apiKey: configuration.apiKey),
                 logger: logger
             )

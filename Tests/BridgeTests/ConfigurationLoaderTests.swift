@@ -176,6 +176,22 @@ struct ConfigurationLoaderTests {
         expectError(env: ["BRIDGE_API_KEY": ""], key: "api_key", containing: "BRIDGE_API_KEY")
     }
 
+    @Test func poolSettings() throws {
+        let configuration = try load(["--pool-connection-lifetime-s", "30", "--pool-rotation-margin-s=10", "--pool-ping-interval-s", "300"],
+                                     env: ["BRIDGE_POOL_MAX_CONNECTIONS": "4", "BRIDGE_POOL_MAX_STREAMS_PER_CONNECTION": "50"])
+        #expect(configuration.pool.connectionLifetime == .seconds(30) && configuration.pool.rotationMargin == .seconds(10))
+        #expect(configuration.pool.maxConnections == 4 && configuration.pool.maxStreamsPerConnection == 50 && configuration.pool.capacity == 200)
+        // A longer ping interval carries the idle timeout past it (quiet connections live on pongs).
+        #expect(configuration.pool.pingInterval == .seconds(300) && configuration.pool.idleTimeout > .seconds(300))
+        #expect(configuration.pool.problems.isEmpty)
+        #expect(configuration.renderedValue(of: "pool.connection_lifetime_s") == "30")
+        expectError(["--pool-rotation-margin-s", "86400"], key: "pool.rotation_margin_s", containing: "must be shorter than pool.connection_lifetime_s (86400)")
+        expectError(["--pool-connection-lifetime-s", "60"], key: "pool.connection_lifetime_s", containing: "pool.rotation_margin_s (3600)")
+        expectError(["--pool-max-streams-per-connection", "1025"], key: "pool.max_streams_per_connection", containing: "1…1024")
+        expectError(["--pool-requests-per-second", "10"], key: "pool.requests_per_second", containing: "1…9")
+        expectError(env: ["BRIDGE_POOL_MAX_CONNECTIONS": "0"], key: "pool.max_connections", containing: "BRIDGE_POOL_MAX_CONNECTIONS")
+    }
+
     @Test func badURLs() {
         expectError(["--usdm-ws-url", "https://fstream.binance.com"], key: "usdm.ws_url", containing: "ws:// or wss://")
         expectError(["--coinm-ws-url", "fstream.binance.com"], key: "coinm.ws_url", containing: "ws:// or wss://")

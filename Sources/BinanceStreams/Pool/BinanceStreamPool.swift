@@ -359,7 +359,15 @@ public final class BinanceStreamPool: Sendable {
                         break  // swift-websocket's auto-ping sends them and enforces the pong deadline
                     case .openReplacement:
                         state.slots[id] = slot
-                        if !beginRotation(of: id, &state, now: now) { state.slots[id]?.lifecycle.replacementFailed(at: now) }
+                        if beginRotation(of: id, &state, now: now) {
+                            // The replacement's slot is not in this pass's key list: poll
+                            // again at once, or it would wait for the next unrelated wake-up
+                            // (seen: a rotation begun while its streams were silent never
+                            // connected its replacement).
+                            earliest(now)
+                        } else {
+                            state.slots[id]?.lifecycle.replacementFailed(at: now)
+                        }
                         slot = state.slots[id]!
                     case .switchOver:
                         state.slots[id] = slot

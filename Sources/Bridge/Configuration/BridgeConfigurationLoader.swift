@@ -121,10 +121,31 @@ private struct SettingValues {
         if let bytes = try integer("publisher.buffer_bytes", in: 65_536...(1 << 40)) { configuration.publisher.bufferBytes = bytes }
         if let size = try integer("publisher.batch_size", in: 1...100_000) { configuration.publisher.batchSize = size }
         if let window = try integer("publisher.batch_window_us", in: 0...1_000_000) { configuration.publisher.batchWindow = .microseconds(window) }
+        try pool(&configuration.pool)
         for kind in BinanceStreamKind.allCases {
             if let maxlen = try integer("maxlen.\(kind.settingName)", in: 1...1_000_000_000) { configuration.maxlenByKind[kind] = maxlen }
         }
         return configuration
+    }
+
+    /// `pool.*`; the margin must be shorter than the lifetime (whichever key set either), and
+    /// the idle timeout follows the ping interval (it must exceed it).
+    private func pool(_ pool: inout StreamPoolConfiguration) throws(ConfigurationError) {
+        if let count = try integer("pool.max_connections", in: 1...1_000) { pool.maxConnections = count }
+        if let count = try integer("pool.max_streams_per_connection", in: 1...1_024) { pool.maxStreamsPerConnection = count }
+        if let rate = try integer("pool.requests_per_second", in: 1...9) { pool.requestsPerSecond = rate }
+        if let seconds = try integer("pool.connection_lifetime_s", in: 2...(7 * 86_400)) { pool.connectionLifetime = .seconds(seconds) }
+        if let seconds = try integer("pool.rotation_margin_s", in: 1...(7 * 86_400)) { pool.rotationMargin = .seconds(seconds) }
+        if let seconds = try integer("pool.rotation_overlap_s", in: 1...3_600) { pool.rotationOverlapTimeout = .seconds(seconds) }
+        if let seconds = try integer("pool.ping_interval_s", in: 1...3_600) {
+            pool.pingInterval = .seconds(seconds)
+            pool.idleTimeout = max(pool.idleTimeout, .seconds(seconds + 30))
+        }
+        // The margin must leave time on the lifetime.
+        if pool.rotationMargin >= pool.connectionLifetime {
+            let key = raw("pool.rotation_margin_s") != nil ? "pool.rotation_margin_s" : "pool.connection_lifetime_s"
+            throw failure(key, "pool.rotation_margin_s (\(pool.rotationMargin.components.seconds)) must be shorter than pool.connection_lifetime_s (\(pool.connectionLifetime.components.seconds))")
+        }
     }
 
     // MARK: Typed reads

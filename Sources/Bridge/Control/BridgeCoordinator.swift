@@ -264,9 +264,11 @@ public final class BridgeCoordinator: Sendable {
         var streams = 0
         var messagesIn = 0
         var gaps = 0
+        var rotations = 0
         for market in BinanceMarket.allCases {
             guard let service = markets[market] else { continue }
             streams += service.pool.subscriptionCount
+            rotations += service.pool.rotationCount
             let statistics = service.statistics
             messagesIn += statistics.messagesIn
             gaps += statistics.gaps
@@ -288,6 +290,7 @@ public final class BridgeCoordinator: Sendable {
             "messages_in": JSONValue(messagesIn),
             "entries_out": JSONValue(publisher.written),
             "gaps": JSONValue(gaps),
+            "rotations": JSONValue(rotations),
             "buffered_entries": JSONValue(publisher.buffered),
             "dropped_entries": JSONValue(publisher.dropped),
         ]

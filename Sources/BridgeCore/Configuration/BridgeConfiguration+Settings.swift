@@ -26,6 +26,13 @@ extension BridgeConfiguration {
         .init("instruments.strict", "false", "reject streams whose symbol is not in the instrument cache", isBoolean: true),
         .init("instruments.sync_on_start", "true", "fetch exchangeInfo at start when the instrument hash is empty", isBoolean: true),
         .init("books.enabled", "false", "keep local order books for diff-depth streams", isBoolean: true),
+        .init("pool.max_connections", "20", "WebSocket connections per market (Binance: at most 20 per IP is the seed's rule)"),
+        .init("pool.max_streams_per_connection", "200", "streams per connection (1-1024; Binance drops a socket past 1024)"),
+        .init("pool.requests_per_second", "5", "SUBSCRIBE/UNSUBSCRIBE and ping messages per second per connection (1-9; Binance closes above 10)"),
+        .init("pool.connection_lifetime_s", "86400", "how long Binance keeps a connection, seconds (24 h)"),
+        .init("pool.rotation_margin_s", "3600", "how long before the lifetime a replacement connection is opened, seconds"),
+        .init("pool.rotation_overlap_s", "60", "longest overlap of a rotation before its replacement is abandoned and retried, seconds"),
+        .init("pool.ping_interval_s", "180", "client ping period, seconds (an unanswered ping closes and reconnects)"),
         .init("log.level", "info", "trace, debug, info, notice, warning, error or critical"),
     ]
 }
@@ -52,6 +59,13 @@ extension BridgeConfiguration {
         case "instruments.strict": String(instruments.strict)
         case "instruments.sync_on_start": String(instruments.syncOnStart)
         case "books.enabled": String(books.enabled)
+        case "pool.max_connections": String(pool.maxConnections)
+        case "pool.max_streams_per_connection": String(pool.maxStreamsPerConnection)
+        case "pool.requests_per_second": String(pool.requestsPerSecond)
+        case "pool.connection_lifetime_s": String(pool.connectionLifetime.components.seconds)
+        case "pool.rotation_margin_s": String(pool.rotationMargin.components.seconds)
+        case "pool.rotation_overlap_s": String(pool.rotationOverlapTimeout.components.seconds)
+        case "pool.ping_interval_s": String(pool.pingInterval.components.seconds)
         case "log.level": log.level.rawValue
         case "publisher.buffer_bytes": String(publisher.bufferBytes)
         case "publisher.batch_size": String(publisher.batchSize)

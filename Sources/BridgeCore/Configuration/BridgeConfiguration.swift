@@ -122,6 +122,9 @@ public struct BridgeConfiguration: Sendable, Equatable {
     public var instruments = Instruments()
     /// Local order books.
     public var books = Books()
+    /// Each market's stream pool (`pool.*`): Binance's limits and the seed's timings by
+    /// default; the rest of ``StreamPoolConfiguration`` keeps its defaults.
+    public var pool = StreamPoolConfiguration()
     /// Log output.
     public var log = Log()
 
