@@ -188,6 +188,36 @@ struct MarketDataNormalizerTests {
         }
     }
 
+    /// Edge cases of level decimals, far from the frame's end and right at it (where a reader
+    /// that looks ahead would run out of bytes): the same rejections, the same formatting.
+    @Test func levelDecimalEdgeCasesFarFromAndAtTheFramesEnd() throws {
+        let name = try BinanceStreamName("btcusdt@depth", market: .usdm)
+        let normalizer = MarketDataNormalizer(instruments: InstrumentPrecisions([.usdm: ["BTCUSDT": InstrumentPrecision(priceDecimals: 2, quantityDecimals: 0)]]))
+        let tail = #","T":1700000000000,"x":"padding to read sixteen bytes past"}"#
+        func bids(_ price: String, _ qty: String, tail: String) throws -> String? {
+            var entries: [StreamEntry] = []
+            var text = #"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"a":[],"b":[["\#(price)","\#(qty)"]]"# + tail
+            try text.withUTF8 { bytes in try normalizer.normalize(frame: UnsafeRawBufferPointer(bytes), stream: name, receiveTimeMicroseconds: 1, into: &entries) }
+            return entries.first?.value(of: "bids")
+        }
+        for bad in ["", "1.2.3", ".5", "1e5", "1,5", "12a", "--1", "1 ", "+1", "١"] {
+            #expect(throws: NormalizationError.self, "\(bad)") { _ = try bids(bad, "1", tail: tail) }
+            #expect(throws: NormalizationError.self, "\(bad), end of frame") { _ = try bids(bad, "1", tail: "}") }
+        }
+        let cases: [(String, String)] = [
+            ("5", "5.00"), ("5.", "5.00"), ("5.1", "5.10"), ("5.123", "5.123"), ("5.12000", "5.12"), ("0.000", "0.00"),
+            ("00.10", "00.10"), ("123456789012345", "123456789012345.00"), ("12345678901234.5", "12345678901234.50"),
+            ("1234567890123456", "1234567890123456.00"), ("-1.5", "-1.50"), ("7.00000000000001", "7.00000000000001"),
+        ]
+        for (price, formatted) in cases {
+            for qty in ["3", "3.0", "3.000", "3.5"] {
+                let expectedQty = qty == "3.5" ? "3.5" : "3"
+                #expect(try bids(price, qty, tail: tail) == #"[["\#(formatted)","\#(expectedQty)"]]"#, "\(price) \(qty)")
+                #expect(try bids(price, qty, tail: "}") == #"[["\#(formatted)","\#(expectedQty)"]]"#, "\(price) \(qty), end of frame")
+            }
+        }
+    }
+
     @Test func decimalsOfTickAndStepSizes() {
         #expect(DecimalText.decimals(of: "0.10") == 1)
         #expect(DecimalText.decimals(of: "0.00100000") == 3)

@@ -19,29 +19,41 @@ public struct InstrumentPrecision: Sendable, Equatable, Hashable {
 /// Instrument precisions of both markets by exchange symbol (`BTCUSDT`), as one immutable
 /// value: the normalizer reads a snapshot, and a reload swaps the whole value.
 public struct InstrumentPrecisions: Sendable, Equatable {
-    private var byMarket: [BinanceMarket: [String: InstrumentPrecision]]
+    // One table per market in a field of its own: a lookup hashes the symbol only (a
+    // dictionary keyed by market cost a second hash per message on the hot path).
+    private var usdm: [String: InstrumentPrecision] = [:]
+    private var coinm: [String: InstrumentPrecision] = [:]
 
     /// No instruments: every decimal passes through as Binance wrote it.
-    public init() {
-        byMarket = [:]
-    }
+    public init() {}
 
     /// The precisions of `market`'s symbols.
     public init(_ byMarket: [BinanceMarket: [String: InstrumentPrecision]]) {
-        self.byMarket = byMarket
+        for (market, precisions) in byMarket { set(precisions, for: market) }
     }
 
     /// The precision of `symbol` (upper case, as in payloads) in `market`, if known.
     @inline(__always)
     public func precision(of symbol: String, in market: BinanceMarket) -> InstrumentPrecision? {
-        byMarket[market]?[symbol]
+        switch market {
+        case .usdm: usdm[symbol]
+        case .coinm: coinm[symbol]
+        }
     }
 
     /// Replaces one market's precisions.
     public mutating func set(_ precisions: [String: InstrumentPrecision], for market: BinanceMarket) {
-        byMarket[market] = precisions
+        switch market {
+        case .usdm: usdm = precisions
+        case .coinm: coinm = precisions
+        }
     }
 
     /// Number of instruments of `market`.
-    public func count(in market: BinanceMarket) -> Int { byMarket[market]?.count ?? 0 }
+    public func count(in market: BinanceMarket) -> Int {
+        switch market {
+        case .usdm: usdm.count
+        case .coinm: coinm.count
+        }
+    }
 }

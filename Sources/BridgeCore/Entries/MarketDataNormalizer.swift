@@ -81,9 +81,11 @@ public struct MarketDataNormalizer: Sendable {
 
     // MARK: One object → one entry
 
-    private static let eventTimeKey = JSONKey("E")
-    private static let universeKey = JSONKey("st")
-    private static let symbolKey = JSONKey("s")
+    // Computed, not stored: a stored static is a lazy global, checked (`swift_once`) on
+    // every use; these fold to constants.
+    @inline(__always) private static var eventTimeKey: JSONKey { JSONKey("E") }
+    @inline(__always) private static var universeKey: JSONKey { JSONKey("st") }
+    @inline(__always) private static var symbolKey: JSONKey { JSONKey("s") }
 
     private func entry(
         _ bytes: UnsafeRawBufferPointer,
@@ -129,6 +131,8 @@ public struct MarketDataNormalizer: Sendable {
             // here and formatted below.
             var object = JSONReader.Object(bytes, range: range, deferringContainers: true)
             var early: InstrumentPrecision?
+            // What the early lookup was for, so the final one is skipped when nothing changed.
+            var earlyLookup: (symbol: Range<Int>, market: BinanceMarket)?
             var scratchUsed = 0
             while var member = object.next() {
                 let key = JSONKey(bytes, member.key)
@@ -169,6 +173,7 @@ public struct MarketDataNormalizer: Sendable {
                         let market = (try? rowMarket(bytes, universe, stream.market)) ?? stream.market
                         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[member.unquotedValue]), as: UTF8.self)
                         early = instruments.precision(of: text, in: market)
+                        earlyLookup = (member.unquotedValue, market)
                     }
                 }
                 if let fieldIndex { found[fieldIndex].member = member }
@@ -192,8 +197,13 @@ public struct MarketDataNormalizer: Sendable {
             }
             guard let symbol, symbol.kind == .string, symbol.value.count > 2 else { throw Failure(reason: "missing symbol") }
             let market = try rowMarket(bytes, universe, stream.market)
-            let symbolText = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue]), as: UTF8.self)
-            let precision = instruments.precision(of: symbolText, in: market)
+            let precision: InstrumentPrecision?
+            if let earlyLookup, earlyLookup.symbol == symbol.unquotedValue, earlyLookup.market == market {
+                precision = early
+            } else {
+                let symbolText = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[symbol.unquotedValue]), as: UTF8.self)
+                precision = instruments.precision(of: symbolText, in: market)
+            }
 
             var entry = StreamEntry(stream: stream.rawValue, market: stream.market, type: layout.type, timeMicroseconds: receiveTime, reservingCapacity: Self.capacity(range.count))
             entry.appendField("market", market.rawValue)
@@ -359,8 +369,8 @@ public struct MarketDataNormalizer: Sendable {
     private struct LevelScratch {
         typealias Bytes64 = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
         typealias Bytes512 = (Bytes64, Bytes64, Bytes64, Bytes64, Bytes64, Bytes64, Bytes64, Bytes64)
-        static let zero64: Bytes64 = (0, 0, 0, 0, 0, 0, 0, 0)
-        static let zero512: Bytes512 = (zero64, zero64, zero64, zero64, zero64, zero64, zero64, zero64)
+        @inline(__always) static var zero64: Bytes64 { (0, 0, 0, 0, 0, 0, 0, 0) }
+        @inline(__always) static var zero512: Bytes512 { (zero64, zero64, zero64, zero64, zero64, zero64, zero64, zero64) }
         var storage: (Bytes512, Bytes512, Bytes512, Bytes512) = (zero512, zero512, zero512, zero512)
     }
 
@@ -394,28 +404,29 @@ public struct MarketDataNormalizer: Sendable {
             index += 1
             return true
         }
-        /// Takes `byte` from the input and writes it to the output.
+        /// Skips whitespace unless `byte` is next: Binance sends none, so the common case is
+        /// one comparison.
+        @inline(__always) func spaceBefore(_ byte: UInt8) {
+            if index >= end || at(index) != byte { skipSpace() }
+        }
+        /// Takes `byte` (after any whitespace) from the input and writes it to the output.
         @inline(__always) func pass(_ byte: UInt8) -> Bool {
+            spaceBefore(byte)
             guard take(byte) else { return false }
             put(byte)
             return true
         }
-        skipSpace()
+        let quote = UInt8(ascii: "\"")
         guard pass(UInt8(ascii: "[")) else { return nil }
-        skipSpace()
         if !pass(UInt8(ascii: "]")) {
             while true {
-                skipSpace()
                 guard pass(UInt8(ascii: "[")) else { return nil }
-                skipSpace()
+                spaceBefore(quote)
                 guard copyDecimal(input, &index, end, output, &count, priceDecimals) else { return nil }
-                skipSpace()
                 guard pass(UInt8(ascii: ",")) else { return nil }
-                skipSpace()
+                spaceBefore(quote)
                 guard copyDecimal(input, &index, end, output, &count, quantityDecimals) else { return nil }
-                skipSpace()
                 guard pass(UInt8(ascii: "]")) else { return nil }
-                skipSpace()
                 if pass(UInt8(ascii: ",")) { continue }
                 guard pass(UInt8(ascii: "]")) else { return nil }
                 break
@@ -447,19 +458,20 @@ public struct MarketDataNormalizer: Sendable {
         }
         /// Copies a run of digits; returns how many, and the 1-based position of the last
         /// non-zero one (0: none).
+        // Wrapping arithmetic in this loop: positions stay below `end`, so nothing can
+        // overflow, and the checks cost a branch each per digit.
         @inline(__always) func digits() -> (count: Int, lastNonZero: Int) {
-            var count = 0
+            let start = position
             var lastNonZero = 0
             while position < end {
                 let byte = at(position)
-                guard DecimalText.isDigit(byte) else { break }
+                guard byte &- UInt8(ascii: "0") < 10 else { break }
                 output.storeBytes(of: byte, toByteOffset: out, as: UInt8.self)
-                out += 1
-                position += 1
-                count += 1
-                if byte != UInt8(ascii: "0") { lastNonZero = count }
+                out &+= 1
+                position &+= 1
+                lastNonZero = byte != UInt8(ascii: "0") ? position &- start : lastNonZero
             }
-            return (count, lastNonZero)
+            return (position &- start, lastNonZero)
         }
         guard digits().count > 0, position < end else { return false }
         var fractionDigits = -1  // -1: no point

@@ -59,7 +59,10 @@ public struct StreamEntry: Sendable {
         self.market = market
         self.type = type
         self.timeMicroseconds = timeMicroseconds
-        storage = Array(repeating: 0, count: max(capacity, 64))
+        // Not zero-filled (a depth entry's 2 KiB memset was measurable): only the first
+        // `usedBytes` are ever read, and every one of them is written first.
+        let count = max(capacity, 64)
+        storage = Array(unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
         appendField("type", type.rawValue)
     }
 

@@ -306,13 +306,14 @@ public struct JSONKey: Hashable, Sendable {
     public let code: UInt32
 
     /// Every key longer than four bytes (none that the normalizer reads).
-    public static let tooLong = JSONKey(code: .max)
+    @inline(__always) public static var tooLong: JSONKey { JSONKey(code: .max) }
 
     private init(code: UInt32) {
         self.code = code
     }
 
     /// The key spelled `text` (at most four ASCII bytes).
+    @inline(__always)
     public init(_ text: StaticString) {
         precondition(text.utf8CodeUnitCount <= 4, "a packed key holds at most four bytes")
         var code: UInt32 = 0

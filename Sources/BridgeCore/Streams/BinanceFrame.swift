@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What one text frame from a Binance market-data connection is, found from its bytes
 /// without decoding it (the pool's hot path: every frame passes here).
 ///
@@ -52,8 +56,16 @@ public enum BinanceFrame: Equatable, Sendable {
         return .unrecognized(reason: "a JSON object without stream/data or result/error")
     }
 
-    private static let streamPrefix = Array(#"{"stream":""#.utf8)
-    private static let dataKey = Array(#","data":"#.utf8)
+    // StaticStrings, compared with memcmp: no lazy global (`swift_once`) and no generic
+    // sequence comparison on every frame.
+    private static let streamPrefix: StaticString = #"{"stream":""#
+    private static let dataKey: StaticString = #","data":"#
+
+    /// Whether `bytes` holds `literal` at `offset` (the caller checked the length).
+    @inline(__always)
+    private static func holds(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString, at offset: Int) -> Bool {
+        memcmp(bytes.baseAddress! + offset, literal.utf8Start, literal.utf8CodeUnitCount) == 0
+    }
 
     /// The byte range of `data` in a combined frame, without building the stream name (the
     /// normalizer already knows the stream): the fast path when the frame is in Binance's key
@@ -73,15 +85,15 @@ public enum BinanceFrame: Equatable, Sendable {
 
     /// The ranges of the name and the payload of a combined frame in Binance's key order.
     private static func fastDataRange(_ bytes: UnsafeRawBufferPointer) -> (name: Range<Int>, payload: Range<Int>)? {
-        let prefix = streamPrefix.count
-        guard bytes.count > prefix + dataKey.count + 2, bytes.starts(with: streamPrefix) else { return nil }
+        let prefix = streamPrefix.utf8CodeUnitCount
+        guard bytes.count > prefix + dataKey.utf8CodeUnitCount + 2, holds(bytes, streamPrefix, at: 0) else { return nil }
         var end = prefix
         while end < bytes.count, bytes[end] != UInt8(ascii: "\"") {
             if bytes[end] == UInt8(ascii: "\\") { return nil }
             end += 1
         }
-        let payloadStart = end + 1 + dataKey.count
-        guard payloadStart < bytes.count, UnsafeRawBufferPointer(rebasing: bytes[(end + 1)..<payloadStart]).elementsEqual(dataKey) else { return nil }
+        let payloadStart = end + 1 + dataKey.utf8CodeUnitCount
+        guard payloadStart < bytes.count, holds(bytes, dataKey, at: end + 1) else { return nil }
         var last = bytes.count - 1
         while last > payloadStart, bytes[last] == 0x20 || bytes[last] == 0x0A || bytes[last] == 0x0D { last -= 1 }
         guard bytes[last] == UInt8(ascii: "}") else { return nil }
