@@ -160,6 +160,29 @@ struct ControlChannelTests {
         }
     }
 
+    @Test func anExchangeInfoThatCannotBeFetchedIsAnInternalErrorAndChangesNothing() async throws {
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            var configuration = try BridgeHarness.configuration(simulator: simulator, prefix: uniquePrefix())
+            // The USD-M port serves no /dapi paths: exchangeInfo answers 404. (A refused port
+            // would do too, slowly: AsyncHTTPClient retries the connection until the 15 s
+            // request deadline.)
+            configuration.coinm.restURL = "http://127.0.0.1:\(simulator.ports.usdm)"
+            configuration.instruments.syncOnStart = false
+            try await BridgeHarness.with(configuration) { bridge in
+                try await bridge.redis.send("HSET", "\(bridge.prefix):instruments:coinm", "KEPT", #"{"symbol":"KEPT"}"#)
+                let reply = try await bridge.command(["op": "instruments.sync", "market": "coinm", "id": 3])
+                #expect(reply["ok"] == false && reply["id"] == 3, "\(reply.text)")
+                #expect(reply["error"]?["code"] == "internal", "\(reply.text)")
+                #expect(reply["error"]?["message"]?.string?.contains("exchangeInfo") == true, "\(reply.text)")
+                #expect(try await bridge.redis.send("HKEYS", "\(bridge.prefix):instruments:coinm").array?.compactMap(\.string) == ["KEPT"])
+                // The other market and the control channel carry on.
+                let usdm = try await bridge.command(["op": "instruments.sync", "market": "usdm"])
+                #expect(usdm["ok"] == true, "\(usdm.text)")
+                #expect(try await bridge.command(["op": "status"])["ok"] == true)
+            }
+        }
+    }
+
     @Test func reconcileStatusAndInstrumentOps() async throws {
         try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
             let configuration = try BridgeHarness.configuration(simulator: simulator, prefix: uniquePrefix())
