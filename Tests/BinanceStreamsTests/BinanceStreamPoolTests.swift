@@ -187,6 +187,36 @@ struct BinanceStreamPoolTests {
         }
     }
 
+    @Test func aSocketWithNoFrameAtAllForTheIdleTimeoutIsReconnectedButPingsKeepAQuietOneAlive() async throws {
+        // Binance-like server pings every 300 ms; our own pings far apart, so only the idle
+        // rule (1.5 s without any frame) can close the socket here.
+        try await withBinanceSimulator(Self.simulator { $0.pingInterval = .milliseconds(300) }) { simulator async throws in
+            try await Self.withPool(simulator, {
+                $0.pingInterval = .seconds(60)
+                $0.idleTimeout = .milliseconds(1_500)
+                $0.liveness.resubscribeAfter = .seconds(3_600)
+            }) { pool, collector in
+                _ = try pool.subscribe(["btcusdt@bookTicker"])
+                try await Self.eventually("confirmed") { pool.subscriptions.first?.state == "confirmed" }
+                // No data, but pings: alive.
+                try await simulator.inject(.stallStream(market: .usdm, stream: "btcusdt@bookTicker", connection: nil, seconds: nil))
+                try await Task.sleep(for: .seconds(4))
+                #expect(!collector.lifecycle.contains { if case .connectionClosed = $0 { true } else { false } }, "\(collector.lifecycle)")
+                // Nothing at all (a silently stalled socket): closed by the idle rule.
+                let stalledAt = ContinuousClock.now
+                try await simulator.inject(.stallConnection(.all, seconds: nil))
+                try await Self.eventually("closed as unresponsive", timeout: .seconds(10)) {
+                    collector.lifecycle.contains { if case .connectionClosed(_, let reason) = $0 { reason.contains("no frame for") } else { false } }
+                }
+                #expect(ContinuousClock.now - stalledAt < .seconds(6), "1.5-1.9 s expected (plus the machine's delays)")
+                try await simulator.inject(.clear)
+                try await Self.eventually("reconnected with a gap window") {
+                    collector.lifecycle.contains { if case .reconnected = $0 { true } else { false } }
+                }
+            }
+        }
+    }
+
     @Test(arguments: ["stalled", "ignoring pings"])
     func aPeerThatStopsAnsweringIsReconnected(fault: String) async throws {
         try await withBinanceSimulator(Self.simulator()) { simulator async throws in
@@ -197,7 +227,7 @@ struct BinanceStreamPoolTests {
                 try await simulator.inject(fault == "stalled" ? .stallConnection(target, seconds: nil) : .ignorePings(target, seconds: nil))
                 // The client's ping goes unanswered: the socket is closed and a new one made.
                 try await Self.eventually("closed") {
-                    collector.lifecycle.contains { if case .connectionClosed = $0 { true } else { false } }
+                    collector.lifecycle.contains { if case .connectionClosed(_, let reason) = $0 { reason.contains("unresponsive") } else { false } }
                 }
                 try await simulator.inject(.clear)
                 try await Self.eventually("reconnected with a gap window") {

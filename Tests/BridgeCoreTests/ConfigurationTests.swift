@@ -10,7 +10,7 @@ struct ConfigurationTests {
         "redis.connect_timeout_ms", "redis.command_timeout_ms", "log.level",
         "publisher.buffer_bytes", "publisher.batch_size", "publisher.batch_window_us",
         "pool.max_connections", "pool.max_streams_per_connection", "pool.requests_per_second", "pool.connection_lifetime_s",
-        "pool.rotation_margin_s", "pool.rotation_overlap_s", "pool.ping_interval_s",
+        "pool.rotation_margin_s", "pool.rotation_overlap_s", "pool.ping_interval_s", "pool.idle_timeout_s",
     ]).union(BinanceStreamKind.allCases.map { "maxlen." + $0.settingName })
 
     // MARK: Defaults

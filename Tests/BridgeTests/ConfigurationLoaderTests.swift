@@ -190,6 +190,8 @@ struct ConfigurationLoaderTests {
         expectError(["--pool-max-streams-per-connection", "1025"], key: "pool.max_streams_per_connection", containing: "1…1024")
         expectError(["--pool-requests-per-second", "10"], key: "pool.requests_per_second", containing: "1…9")
         expectError(env: ["BRIDGE_POOL_MAX_CONNECTIONS": "0"], key: "pool.max_connections", containing: "BRIDGE_POOL_MAX_CONNECTIONS")
+        expectError(["--pool-idle-timeout-s", "100"], key: "pool.idle_timeout_s", containing: "more than pool.ping_interval_s (180)")
+        #expect(try load(["--pool-ping-interval-s", "5", "--pool-idle-timeout-s", "8"]).pool.idleTimeout == .seconds(8))
     }
 
     @Test func badURLs() {

@@ -20,6 +20,11 @@ public struct BinanceConnectionSettings: Sendable, CustomStringConvertible {
     /// Client ping period; a ping still unanswered at the next one closes the connection
     /// (a peer that stopped answering). Nil: no client pings.
     public var autoPing: Duration?
+    /// No frame at all (data, reply, ping or pong) for this long closes the connection as
+    /// ``BinanceConnectionEnd/unresponsive(reason:)``. Nil: no such rule. Checked by the NIO
+    /// transport on its event loop, at a quarter of this period (so it fires between 1× and
+    /// 1.25× of it); the swift-websocket transport relies on `autoPing` alone.
+    public var idleTimeout: Duration?
     /// Which WebSocket implementation carries the connection.
     public var transport: BinanceTransport = .nio
 

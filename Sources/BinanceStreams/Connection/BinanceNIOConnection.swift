@@ -44,7 +44,7 @@ public enum BinanceNIOConnection {
                     let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maxMessageSize, automaticErrorHandling: true) { channel, _ in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(
-                                BinanceFrameHandler(maxMessageSize: maxMessageSize, pingInterval: pingInterval, onMessage: onMessage, state: state)
+                                BinanceFrameHandler(maxMessageSize: maxMessageSize, pingInterval: pingInterval, idleTimeout: settings.idleTimeout, onMessage: onMessage, state: state)
                             )
                             upgraded.resolve(true)
                         }
@@ -143,7 +143,7 @@ public enum BinanceNIOConnection {
 
 /// How a NIO connection ended, recorded by whichever side saw it first.
 final class ConnectionState: Sendable {
-    enum Kind: Sendable { case none, local, timeoutBeforeUpgrade, serverClose(Int, String) }
+    enum Kind: Sendable { case none, local, timeoutBeforeUpgrade, serverClose(Int, String), unresponsive(String) }
     struct End: Sendable {
         var kind: Kind
         var detail: String
@@ -151,6 +151,7 @@ final class ConnectionState: Sendable {
             switch kind {
             case .local: .closedLocally
             case .serverClose(let code, let reason): .closedByServer(code: code, reason: reason)
+            case .unresponsive(let reason): .unresponsive(reason: reason)
             case .none, .timeoutBeforeUpgrade: .dropped
             }
         }
@@ -163,6 +164,14 @@ final class ConnectionState: Sendable {
         value.withLock { end in
             guard case .none = end.kind else { return }
             end.kind = mark == .local ? .local : .timeoutBeforeUpgrade
+        }
+    }
+
+    /// We close because the peer went quiet.
+    func unresponsive(_ reason: String) {
+        value.withLock { end in
+            guard case .none = end.kind else { return }
+            end.kind = .unresponsive(reason)
         }
     }
 
@@ -219,22 +228,43 @@ final class BinanceFrameHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var partial: ByteBuffer?
     private var awaitingPong = false
     private var pingTask: RepeatedTask?
+    private let idleTimeout: Duration?
+    private var idleTask: RepeatedTask?
+    /// Frames of any kind since the idle check last looked (a counter: no clock read per frame).
+    private var framesSinceCheck = 0
+    /// Consecutive idle checks that saw no frame.
+    private var quietChecks = 0
 
-    init(maxMessageSize: Int, pingInterval: Duration?, onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void, state: ConnectionState) {
+    init(maxMessageSize: Int, pingInterval: Duration?, idleTimeout: Duration? = nil, onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void, state: ConnectionState) {
         self.maxMessageSize = maxMessageSize
         self.pingInterval = pingInterval
+        self.idleTimeout = idleTimeout
         self.onMessage = onMessage
         self.state = state
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        if let idleTimeout {
+            // Four checks per period: closed after 4 quiet checks in a row, i.e. between
+            // 1× and 1.25× the timeout after the last frame.
+            let check = TimeAmount.nanoseconds(max(1, TimeAmount(idleTimeout).nanoseconds / 4))
+            idleTask = context.eventLoop.scheduleRepeatedTask(initialDelay: check, delay: check) { _ in
+                let (handler, context) = bound.value
+                handler.quietChecks = handler.framesSinceCheck == 0 ? handler.quietChecks + 1 : 0
+                handler.framesSinceCheck = 0
+                guard handler.quietChecks >= 4 else { return }
+                handler.state.unresponsive("no frame for \(idleTimeout)")
+                context.close(promise: nil)
+            }
+        }
         guard let pingInterval else { return }
         let period = TimeAmount(pingInterval)
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
             let (handler, context) = bound.value
             // The previous ping is still unanswered: the peer is gone or stalled.
             guard !handler.awaitingPong else {
+                handler.state.unresponsive("ping unanswered for \(pingInterval)")
                 context.close(promise: nil)
                 return
             }
@@ -245,15 +275,18 @@ final class BinanceFrameHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     func handlerRemoved(context: ChannelHandlerContext) {
         pingTask?.cancel()
+        idleTask?.cancel()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         pingTask?.cancel()
+        idleTask?.cancel()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        framesSinceCheck &+= 1
         switch frame.opcode {
         case .text, .binary:
             partial = frame.unmaskedData

@@ -23,4 +23,7 @@ public enum BinanceConnectionEnd: Sendable, Equatable {
     case dropped
     /// Our side ended it (the handler returned or the task was cancelled).
     case closedLocally
+    /// We closed it because the peer went quiet: `reason` says how (a ping unanswered by
+    /// the next one, or no frame at all for the idle timeout).
+    case unresponsive(reason: String)
 }

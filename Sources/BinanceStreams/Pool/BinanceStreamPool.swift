@@ -346,12 +346,12 @@ public final class BinanceStreamPool: Sendable {
                         slot.generation += 1
                         work.append(.connect(id, generation: slot.generation, route: slot.route))
                     case .close(.idleTimeout):
-                        // Pings and pongs are handled inside the connection and not shown
-                        // here, so a connection of quiet streams would look idle while
-                        // healthy. A dead or stalled peer is caught by the auto-ping instead
-                        // (a ping unanswered by the next one closes the socket), and silent
-                        // streams by liveness. Reset the idle timer, or its deadline would
-                        // stay in the past and spin this loop.
+                        // The connection enforces `idleTimeout` itself, counting every frame
+                        // (pings and pongs stay inside it and are not seen here, so a
+                        // connection of quiet streams would look idle to this machine while
+                        // healthy); it then ends as `unresponsive` and reconnects like any
+                        // drop. Silent streams are liveness's. Reset this machine's timer, or
+                        // its deadline would stay in the past and spin this loop.
                         _ = slot.lifecycle.frameReceived(at: now, isData: false)
                     case .close:
                         if let task = slot.task { work.append(.cancel(task)) }
@@ -564,6 +564,7 @@ public final class BinanceStreamPool: Sendable {
         var settings = connectionTemplate
         settings.url = endpoint.combinedStreamURL(route: BinanceRoute(rawValue: route.rawValue) ?? .unrouted)
         settings.autoPing = configuration.pingInterval
+        settings.idleTimeout = configuration.idleTimeout
         let task = Task { [self] in
             let reason: String
             do {

@@ -139,7 +139,14 @@ private struct SettingValues {
         if let seconds = try integer("pool.rotation_overlap_s", in: 1...3_600) { pool.rotationOverlapTimeout = .seconds(seconds) }
         if let seconds = try integer("pool.ping_interval_s", in: 1...3_600) {
             pool.pingInterval = .seconds(seconds)
+            // Unless set too, the idle timeout follows: it must exceed the ping interval.
             pool.idleTimeout = max(pool.idleTimeout, .seconds(seconds + 30))
+        }
+        if let seconds = try integer("pool.idle_timeout_s", in: 2...7_200) {
+            guard .seconds(seconds) > pool.pingInterval else {
+                throw failure("pool.idle_timeout_s", "expected more than pool.ping_interval_s (\(pool.pingInterval.components.seconds)), got \"\(seconds)\": a connection of quiet streams lives on pings")
+            }
+            pool.idleTimeout = .seconds(seconds)
         }
         // The margin must leave time on the lifetime.
         if pool.rotationMargin >= pool.connectionLifetime {

@@ -33,6 +33,7 @@ extension BridgeConfiguration {
         .init("pool.rotation_margin_s", "3600", "how long before the lifetime a replacement connection is opened, seconds"),
         .init("pool.rotation_overlap_s", "60", "longest overlap of a rotation before its replacement is abandoned and retried, seconds"),
         .init("pool.ping_interval_s", "180", "client ping period, seconds (an unanswered ping closes and reconnects)"),
+        .init("pool.idle_timeout_s", "210", "no frame at all (data, ping or pong) for this long closes and reconnects, seconds; above ping_interval_s"),
         .init("log.level", "info", "trace, debug, info, notice, warning, error or critical"),
     ]
 }
@@ -66,6 +67,7 @@ extension BridgeConfiguration {
         case "pool.rotation_margin_s": String(pool.rotationMargin.components.seconds)
         case "pool.rotation_overlap_s": String(pool.rotationOverlapTimeout.components.seconds)
         case "pool.ping_interval_s": String(pool.pingInterval.components.seconds)
+        case "pool.idle_timeout_s": String(pool.idleTimeout.components.seconds)
         case "log.level": log.level.rawValue
         case "publisher.buffer_bytes": String(publisher.bufferBytes)
         case "publisher.batch_size": String(publisher.batchSize)

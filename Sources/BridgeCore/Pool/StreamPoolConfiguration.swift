@@ -62,8 +62,9 @@ public struct StreamPoolConfiguration: Sendable, Equatable {
 
     /// Client ping period (Binance pings every 3 minutes and answers client pings).
     public var pingInterval: Duration = .seconds(180)
-    /// No frame at all (data, reply, ping or pong) for this long → close and reconnect.
-    /// Longer than ``pingInterval`` so that a connection of quiet streams survives on pongs.
+    /// No frame at all (data, reply, ping or pong) for this long → close and reconnect
+    /// (enforced by the connection, which sees every frame). Longer than ``pingInterval``
+    /// so that a connection of quiet streams survives on Binance's pings and our pongs.
     public var idleTimeout: Duration = .seconds(210)
     /// Per-stream silence detection.
     public var liveness = StreamLivenessConfiguration()
