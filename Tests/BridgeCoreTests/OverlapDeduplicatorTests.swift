@@ -186,6 +186,19 @@ struct OverlapDeduplicatorTests {
         #expect(dedup.unprovenStreams == ["late"])
     }
 
+    @Test func switchedStreamsAreThoseAlreadyOnTheNewConnection() {
+        var dedup = Dedup(capacityPerStream: 8)
+        #expect(dedup.receive(1, fingerprint: 1, stream: "a", from: .old) == [1])
+        #expect(dedup.receive(1, fingerprint: 1, stream: "a", from: .new).isEmpty)  // aligned: switched
+        #expect(dedup.receive(2, fingerprint: 2, stream: "b", from: .old) == [2])  // old only
+        #expect(dedup.receive(3, fingerprint: 3, stream: "c", from: .old) == [3])
+        #expect(dedup.receive(3, fingerprint: 3, stream: "c", from: .new).isEmpty)
+        dedup.remove("c")  // unsubscribed: never reported
+        #expect(dedup.switchedStreams == ["a"])
+        _ = dedup.finish()
+        #expect(dedup.switchedStreams.isEmpty, "finished: nothing to give up")
+    }
+
     @Test func aSwitchWithoutOverlapIsUnprovenAndAnAmbiguousOneIsNot() {
         var dedup = Dedup(capacityPerStream: 4)
         // "cut": the old connection delivered, then the switch came before the new one

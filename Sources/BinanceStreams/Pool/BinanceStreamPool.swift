@@ -376,8 +376,24 @@ public final class BinanceStreamPool: Sendable {
                         if let cancel { work.append(.cancel(cancel)) }
                         slot = state.slots[id]!
                     case .cancelReplacement:
+                        // The overlap timed out.
                         state.slots[id] = slot
-                        if let cancel = abandonRotation(of: id, &state, now: now) { work.append(.cancel(cancel)) }
+                        if let new = replacement(of: id, state), state.slots[new]?.writer != nil,
+                           state.slots[new]?.tracker.isFullyConfirmed == true, state.rotations[new]?.newDelivered == true
+                        {
+                            // The replacement is subscribed and delivering, so a stream never
+                            // aligned (only one side carried it): switch now, that stream
+                            // behind a rotation gap, rather than retry every overlap period
+                            // until Binance's 24 h close cuts the old socket anyway.
+                            logger.notice("rotation overlap timed out: switching with a gap", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.replacement": "\(new.rawValue)"])
+                            let (done, cancel) = switchOver(from: id, &state, now: now)
+                            switchEvents += done
+                            if let cancel { work.append(.cancel(cancel)) }
+                        } else {
+                            let abandoned = abandonRotation(of: id, &state, now: now)
+                            if let cancel = abandoned.cancel { work.append(.cancel(cancel)) }
+                            if let gap = abandoned.gap { lifecycleEvents.append(gap) }
+                        }
                         slot = state.slots[id]!
                     case .giveUp(let failures):
                         logger.error("connection gave up", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.failures": "\(failures)"])
@@ -458,16 +474,22 @@ public final class BinanceStreamPool: Sendable {
         return .rotationGap(connection: rotation.old.rawValue, replacement: new.rawValue, streams: streams.sorted(), gapStartMicroseconds: wall(rotation.startedAt), gapEndMicroseconds: wall(now))
     }
 
-    /// Gives up `old`'s replacement (the overlap timed out, or `old` dropped first); returns
-    /// the replacement's socket task to cancel.
-    private func abandonRotation(of old: PoolConnectionID, _ state: inout State, now: Instant) -> Task<Void, Never>? {
-        guard let new = replacement(of: old, state) else { return nil }
+    /// Gives up `old`'s replacement (the overlap timed out before it was subscribed, it
+    /// died, or `old` dropped first); returns the replacement's socket task to cancel, and a
+    /// `rotationGap` for the streams already switched to it (their frames from the old
+    /// socket were dropped as duplicates meanwhile).
+    private func abandonRotation(of old: PoolConnectionID, _ state: inout State, now: Instant) -> (cancel: Task<Void, Never>?, gap: StreamPoolLifecycleEvent?) {
+        guard let new = replacement(of: old, state) else { return (nil, nil) }
+        var gap: StreamPoolLifecycleEvent?
+        if let rotation = state.rotations[new], case let switched = rotation.dedup.switchedStreams, !switched.isEmpty {
+            gap = .rotationGap(connection: old.rawValue, replacement: new.rawValue, streams: switched.sorted(), gapStartMicroseconds: wall(rotation.startedAt), gapEndMicroseconds: wall(now))
+        }
         _ = state.pool.abandonReplacement(of: old)
         state.rotations[new] = nil
         state.slots[new]?.closingForGood = true
         _ = state.slots[new]?.lifecycle.close()
         logger.notice("rotation abandoned", metadata: ["bridge.connection": "\(old.rawValue)", "bridge.replacement": "\(new.rawValue)"])
-        return state.slots[new]?.task
+        return (state.slots[new]?.task, gap)
     }
 
     /// Once the replacement has every stream confirmed and has delivered, the old
@@ -702,7 +724,7 @@ public final class BinanceStreamPool: Sendable {
                 // The replacement died before the switch-over: abandon it; the old connection
                 // carries on and tries again later.
                 state.slots[id] = slot
-                _ = abandonRotation(of: rotation.old, &state, now: .now)
+                if let gap = abandonRotation(of: rotation.old, &state, now: .now).gap { output.append(gap) }
                 state.slots[rotation.old]?.lifecycle.replacementFailed(at: .now)
                 state.slots[id] = nil
                 _ = state.pool.connectionClosed(id)
@@ -726,7 +748,9 @@ public final class BinanceStreamPool: Sendable {
                 // The old connection dropped first: its replacement is abandoned and it
                 // reconnects, reporting the gap window.
                 state.slots[id] = slot
-                abandonedTask = abandonRotation(of: id, &state, now: .now)
+                let abandoned = abandonRotation(of: id, &state, now: .now)
+                abandonedTask = abandoned.cancel
+                if let gap = abandoned.gap { output.append(gap) }
                 slot = state.slots[id]!
             }
             let lost = state.pool.connectionLost(id, reason: "connection lost: \(reason)")

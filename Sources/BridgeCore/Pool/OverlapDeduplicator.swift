@@ -64,6 +64,8 @@ public struct OverlapDeduplicator<Key: Hashable & Sendable, Payload: Sendable>: 
 
     private struct StreamState: Sendable {
         var switched = false
+        /// Forgotten by ``remove(_:)`` (unsubscribed): passes through, never reported.
+        var removed = false
         var oldHistory: [UInt64] = []
         var buffer: [Frame] = []
         /// After a fallback switch with the new connection behind: fingerprints it still owes.
@@ -179,7 +181,15 @@ public struct OverlapDeduplicator<Key: Hashable & Sendable, Payload: Sendable>: 
     /// and later frames of it pass through as after ``finish()`` would.
     public mutating func remove(_ stream: Key) {
         guard streams[stream] != nil else { return }
-        streams[stream] = StreamState(switched: true)
+        streams[stream] = StreamState(switched: true, removed: true)
+    }
+
+    /// Streams already delivered from the new connection (switched before ``finish()``), in
+    /// the order first seen. If the rotation is abandoned instead of finished, their frames
+    /// the old connection sent meanwhile were dropped as duplicates of the new one's, which
+    /// stops: data may be missing (and repeated) there.
+    public var switchedStreams: [Key] {
+        isFinished ? [] : order.filter { streams[$0].map { $0.switched && !$0.removed } ?? false }
     }
 
     /// 64-bit FNV-1a of `bytes`: a cheap, allocation-free fingerprint for ``receive(_:fingerprint:stream:from:)``.
