@@ -41,6 +41,7 @@ let package = Package(
         // REST calls to Binance (exchangeInfo today, depth snapshots next): HTTP/1.1 and TLS
         // with timeouts, on the same NIO event loops as everything else.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         // Deque for the publisher's buffer (already in the graph through swift-nio).
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
@@ -111,6 +112,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),
@@ -178,6 +180,7 @@ let package = Package(
             dependencies: [
                 "Bridge", "RedisClient", "BridgeCore", "TestSupport", "BinanceSimulator", "BinanceStreams",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strictSettings
         ),

@@ -76,6 +76,8 @@ public enum BridgeApplication {
 public struct BridgeComponents: Sendable {
     public let coordinator: BridgeCoordinator
     public let services: [any Service]
+    /// `/metrics`, `/healthz`, `/readyz`.
+    public let http: HTTPService
     private let connections: [RedisConnection]
 
     public init(configuration: BridgeConfiguration, logger: Logger) throws {
@@ -122,7 +124,13 @@ public struct BridgeComponents: Sendable {
             markets: markets, strictInstruments: configuration.instruments.strict, logger: logger
         )
         let startup = StartupService(coordinator: coordinator, syncOnStart: configuration.instruments.syncOnStart, logger: logger)
-        services = [RedisHealthService(connection: commands, logger: logger), events, publisher]
+        let health = RedisHealthService(connection: commands, logger: logger)
+        http = HTTPService(
+            host: configuration.http.host, port: configuration.http.port, coordinator: coordinator, health: health,
+            registry: BridgeApplication.metricsRegistry, logger: logger
+        )
+        // HTTP first: /healthz answers while the rest starts, and /readyz says what is missing.
+        services = [http, health, events, publisher]
             + BinanceMarket.allCases.compactMap { markets[$0] }
             + [startup, ControlService(bridge: coordinator, subscriberConfiguration: redisConfiguration, logger: logger), StatusService(bridge: coordinator)]
     }

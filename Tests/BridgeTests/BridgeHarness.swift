@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import BinanceSimulator
 import Bridge
 import BridgeCore
@@ -23,6 +24,9 @@ struct BridgeHarness {
         configuration.redis.prefix = prefix
         configuration.usdm = .init(webSocketURL: "ws://127.0.0.1:\(simulator.ports.usdm)", restURL: "http://127.0.0.1:\(simulator.ports.usdm)")
         configuration.coinm = .init(webSocketURL: "ws://127.0.0.1:\(simulator.ports.coinm)", restURL: "http://127.0.0.1:\(simulator.ports.coinm)")
+        // Loopback, any free port: bridges run side by side in one test process.
+        configuration.http.host = "127.0.0.1"
+        configuration.http.port = 0
         return configuration
     }
 
@@ -110,6 +114,13 @@ func streamEntries(_ key: String, redis: RedisConnection) async throws -> [(id: 
         }
         return (id, fields)
     }
+}
+
+/// GET `http://127.0.0.1:<port><path>`: the status and the body as text.
+func httpGet(port: Int, _ path: String) async throws -> (status: Int, body: String) {
+    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(10))
+    let body = try await response.body.collect(upTo: 16 << 20)
+    return (Int(response.status.code), String(buffer: body))
 }
 
 /// A short simulator configuration for bridge tests: the default instruments, a brisk market.

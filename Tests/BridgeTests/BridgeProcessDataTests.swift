@@ -59,6 +59,44 @@ struct BridgeProcessDataTests {
         }
     }
 
+    @Test func metricsInPrometheusTextFormat() async throws {
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            let prefix = uniquePrefix()
+            try await withRedisConnection(try SharedRedis.configuration()) { redis in
+                let arguments = try arguments(simulator, prefix: prefix)
+                let port = try #require(arguments.firstIndex(of: "--http-port").flatMap { Int(arguments[$0 + 1]) })
+                let bridge = try BridgeProcess(arguments: arguments)
+                defer { bridge.signal(SIGKILL) }
+                try await eventually("ready") { (try? await httpGet(port: port, "/readyz").status) == 200 }
+                #expect(try await sendCommand(["op": "subscribe", "streams": ["btcusdt@aggTrade", "btcusdt@depth@100ms"]], prefix: prefix, redis: redis)["ok"] == true)
+                try await eventually("trades flow") { try await tradeIds(redis, "\(prefix):usdm:btcusdt@aggTrade").count >= 5 }
+                let metrics = try await httpGet(port: port, "/metrics")
+                #expect(metrics.status == 200)
+                let text = metrics.body
+                /// The value of the first sample whose line starts with `prefix`.
+                func value(_ prefix: String) -> Double? {
+                    text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+                }
+                #expect((value(#"binance_bridge_messages_in_total{market="usdm",type="agg_trade"}"#) ?? 0) >= 5, "\(text.prefix(3000))")
+                #expect((value(#"binance_bridge_messages_in_total{market="usdm",type="depth"}"#) ?? 0) >= 1)
+                #expect((value(#"binance_bridge_bytes_in_total{market="usdm"}"#) ?? 0) > 1_000)
+                #expect((value(#"binance_bridge_entries_out_by_type_total{type="agg_trade"}"#) ?? 0) >= 5)
+                #expect((value(#"binance_bridge_entries_out_by_type_total{type="status"}"#) ?? 0) >= 2, "subscribed markers")
+                #expect((value("binance_bridge_entries_out_total") ?? 0) >= 7)
+                #expect((value("binance_bridge_end_to_end_lag_seconds_count") ?? 0) >= 5)
+                #expect(text.contains("binance_bridge_end_to_end_lag_seconds_bucket{le="))
+                #expect((value("binance_bridge_xadd_batch_seconds_count") ?? 0) >= 1)
+                // aggTrade on /market, depth on /public: two sockets.
+                #expect(value(#"binance_bridge_connections{market="usdm",state="open"}"#) == 2)
+                #expect(value(#"binance_bridge_streams{market="usdm",state="confirmed"}"#) == 2)
+                #expect(value("binance_bridge_redis_up") == 1)
+                #expect((value(#"binance_bridge_control_commands_total{"#) ?? 0) >= 1)
+                #expect(text.contains("# TYPE binance_bridge_messages_in_total counter"))
+                #expect(try await httpGet(port: port, "/healthz").status == 200)
+            }
+        }
+    }
+
     @Test func sigkillThenRestartRestoresTheSubscriptionsBehindRestartMarkers() async throws {
         try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
             let prefix = uniquePrefix()

@@ -113,7 +113,10 @@ private struct SettingValues {
         if let key = try string("api_key", validate: { $0.allSatisfy(\.isWhitespace) ? "the API key is empty" : nil }) {
             configuration.apiKey = APIKey(key)
         }
-        if let port = try integer("http.port", in: 1...65_535) { configuration.http.port = port }
+        if let port = try integer("http.port", in: 0...65_535) { configuration.http.port = port }
+        if let host = try string("http.host", validate: { $0.isEmpty || $0.contains(where: \.isWhitespace) ? "expected an address such as 0.0.0.0, 127.0.0.1 or ::1, got \"\($0)\"" : nil }) {
+            configuration.http.host = host
+        }
         if let strict = try boolean("instruments.strict") { configuration.instruments.strict = strict }
         if let sync = try boolean("instruments.sync_on_start") { configuration.instruments.syncOnStart = sync }
         if let books = try boolean("books.enabled") { configuration.books.enabled = books }

@@ -30,6 +30,9 @@ public final class BridgeCoordinator: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Whether start-up (instruments loaded, subscriptions restored) is done.
+    public var isStarted: Bool { started.withLock { $0.done } }
+
     /// Returns once start-up is done: commands apply after the restore, and strict
     /// instrument checks see the loaded cache.
     public func waitUntilStarted() async {

@@ -107,6 +107,12 @@ public final class EntryPublisher: Service, Sendable {
     private let droppedCounter = Counter(label: "binance_bridge_publisher_dropped_total")
     private let bufferGauge = Gauge(label: "binance_bridge_publisher_buffer_bytes")
     private let batchTimer = Metrics.Timer(label: "binance_bridge_xadd_batch_seconds")
+    /// Receive → XADD reply, per data entry (markers excluded: their time is when they were made).
+    private let lagTimer = Metrics.Timer(label: "binance_bridge_end_to_end_lag_seconds")
+    /// `binance_bridge_entries_out_by_type_total{type}`, made up front.
+    private let writtenByType: [EntryType: Counter] = Dictionary(uniqueKeysWithValues: EntryType.allCases.map {
+        ($0, Counter(label: "binance_bridge_entries_out_by_type_total", dimensions: [("type", $0.rawValue)]))
+    })
 
     /// - Parameters:
     ///   - redis: a connection used by the publisher alone (its jobs run in order, so a
@@ -208,6 +214,7 @@ public final class EntryPublisher: Service, Sendable {
                 do {
                     let summary = try await redis.execute(batch)
                     batchTimer.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
+                    recordWritten(pending, except: summary.failures)
                     pending = handle(summary, of: pending)
                     batch.removeAll()
                     for entry in pending { append(entry, to: &batch, keys: &streamKeys) }
@@ -289,6 +296,23 @@ public final class EntryPublisher: Service, Sendable {
             stream: name, reason: .overflow, startMicroseconds: overflow.firstTime, endMicroseconds: overflow.lastTime,
             timeMicroseconds: now, details: ["dropped": Int64(overflow.dropped)]
         )
+    }
+
+    /// Entries out by type and the end-to-end lag of each data entry Redis accepted.
+    private func recordWritten(_ entries: [StreamEntry], except failures: [RedisPipelineSummary.Failure]) {
+        let now = WallClock.microseconds()
+        var failed = failures.makeIterator()
+        var nextFailure = failed.next()?.index
+        var counts: [EntryType: Int] = [:]
+        for (index, entry) in entries.enumerated() {
+            if index == nextFailure {
+                nextFailure = failed.next()?.index
+                continue
+            }
+            counts[entry.type, default: 0] += 1
+            if !entry.type.isMarker { lagTimer.recordNanoseconds(max(0, now - entry.timeMicroseconds) * 1_000) }
+        }
+        for (type, count) in counts { writtenByType[type]?.increment(by: Int64(count)) }
     }
 
     /// The entries whose command failed with a transient error (to retry); counts and

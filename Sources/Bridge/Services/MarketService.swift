@@ -43,7 +43,10 @@ public final class MarketService: Service, Sendable {
         public var gaps: Int
     }
 
-    private let messagesCounter: Metrics.Counter
+    /// `binance_bridge_messages_in_total{market,type}`, one per stream kind (made up front:
+    /// a lookup per message, no allocation).
+    private let messagesByKind: [BinanceStreamKind: Metrics.Counter]
+    private let bytesCounter: Metrics.Counter
     private let badFrameCounter: Metrics.Counter
 
     public init(pool: BinanceStreamPool, publisher: EntryPublisher, instruments: InstrumentCache, events: BridgeEvents, logger: Logger) {
@@ -53,7 +56,12 @@ public final class MarketService: Service, Sendable {
         self.instruments = instruments
         self.events = events
         self.logger = logger
-        messagesCounter = Metrics.Counter(label: "binance_bridge_messages_in_total", dimensions: [("market", pool.market.rawValue)])
+        var byKind: [BinanceStreamKind: Metrics.Counter] = [:]
+        for kind in BinanceStreamKind.allCases {
+            byKind[kind] = Metrics.Counter(label: "binance_bridge_messages_in_total", dimensions: [("market", pool.market.rawValue), ("type", kind.settingName)])
+        }
+        messagesByKind = byKind
+        bytesCounter = Metrics.Counter(label: "binance_bridge_bytes_in_total", dimensions: [("market", pool.market.rawValue)])
         badFrameCounter = Metrics.Counter(label: "binance_bridge_bad_frames_total", dimensions: [("market", pool.market.rawValue)])
     }
 
@@ -148,8 +156,10 @@ public final class MarketService: Service, Sendable {
             state.lastReceive[message.stream] = message.receiveTimeMicroseconds
             return true
         }
-        messagesCounter.increment()
-        guard wanted, let stream = message.name ?? parsed(message.stream) else { return }
+        bytesCounter.increment(by: Int64(message.bytes.readableBytes))
+        let name = message.name ?? parsed(message.stream)
+        if let name { messagesByKind[name.type.kind]?.increment() }
+        guard wanted, let stream = name else { return }
         let normalizer = MarketDataNormalizer(instruments: precisions)
         do {
             try message.bytes.withUnsafeReadableBytes { bytes throws(NormalizationError) in

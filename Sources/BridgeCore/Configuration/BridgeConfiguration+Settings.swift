@@ -22,7 +22,8 @@ extension BridgeConfiguration {
         .init("publisher.buffer_bytes", "67108864", "bound of the buffer of entries waiting for Redis, bytes (then the oldest are dropped behind an overflow gap)"),
         .init("publisher.batch_size", "512", "most XADDs per pipelined batch"),
         .init("publisher.batch_window_us", "200", "longest an entry waits for its batch to fill, microseconds"),
-        .init("http.port", "9464", "port of /metrics, /healthz and /readyz"),
+        .init("http.port", "9464", "port of /metrics, /healthz and /readyz (0: any free port)"),
+        .init("http.host", "0.0.0.0", "address /metrics, /healthz and /readyz listen on (127.0.0.1: this machine only)"),
         .init("instruments.strict", "false", "reject streams whose symbol is not in the instrument cache", isBoolean: true),
         .init("instruments.sync_on_start", "true", "fetch exchangeInfo at start when the instrument hash is empty", isBoolean: true),
         .init("books.enabled", "false", "keep local order books for diff-depth streams", isBoolean: true),
@@ -57,6 +58,7 @@ extension BridgeConfiguration {
         case "coinm.rest_url": coinm.restURL
         case "api_key": apiKey == nil ? "<none>" : "<redacted>"
         case "http.port": String(http.port)
+        case "http.host": http.host
         case "instruments.strict": String(instruments.strict)
         case "instruments.sync_on_start": String(instruments.syncOnStart)
         case "books.enabled": String(books.enabled)

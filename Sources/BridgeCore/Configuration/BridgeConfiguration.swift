@@ -59,10 +59,13 @@ public struct BridgeConfiguration: Sendable, Equatable {
 
     /// The metrics and health endpoint (`http.*`).
     public struct HTTP: Sendable, Equatable {
-        /// TCP port of `/metrics`, `/healthz` and `/readyz`.
+        /// TCP port of `/metrics`, `/healthz` and `/readyz` (0: any free port).
         public var port = 9464
+        /// Address they listen on: every interface by default, so Prometheus and container
+        /// health checks reach it; `127.0.0.1` keeps it local.
+        public var host = "0.0.0.0"
 
-        /// The default port, 9464 (Prometheus' conventional exporter range).
+        /// The defaults: 0.0.0.0:9464 (Prometheus' conventional exporter range).
         public init() {}
     }
 
