@@ -10,6 +10,9 @@ source scripts/lib.sh
 ensure_system_packages
 ensure_python_jsonschema
 
+# docker-compose.yml and the Dockerfile (no Docker engine needed).
+scripts/validate-containers.sh
+
 echo "==> building"
 swift build --build-tests
 

@@ -3,6 +3,7 @@ import Bridge
 import BridgeCore
 import Foundation
 import Logging
+import RedisClient
 
 /// `binance-bridge`: Binance futures market data into Redis Streams.
 @main
@@ -16,7 +17,7 @@ struct BinanceBridgeCommand: AsyncParsableCommand {
             overrides the file. Every key is documented in config/bridge.yaml and the README.
             """,
         version: BridgeVersion.current,
-        subcommands: [Run.self, CheckConfig.self],
+        subcommands: [Run.self, CheckConfig.self, Ctl.self, Tail.self, Healthcheck.self],
         defaultSubcommand: Run.self
     )
 }
@@ -30,7 +31,10 @@ struct SettingsArguments: ParsableArguments {
     var settings: [String] = []
 
     /// Loads the configuration or exits with status 2 after one line on standard error.
-    func load() throws -> BridgeConfiguration {
+    func load() throws -> BridgeConfiguration { try Self.load(settings) }
+
+    /// ``load()`` for settings given as `--key value` words.
+    static func load(_ settings: [String]) throws -> BridgeConfiguration {
         do {
             return try BridgeConfigurationLoader.load(arguments: settings, environment: ProcessInfo.processInfo.environment)
         } catch {
@@ -75,6 +79,126 @@ extension BinanceBridgeCommand {
         func run() async throws {
             let configuration = try settings.load()
             print(configuration.redactedSettingsDescription)
+        }
+    }
+}
+
+/// Where Redis is: the same settings as `run` (file, environment, flags), of which `ctl` and
+/// `tail` use `redis.*`.
+struct RedisArguments: ParsableArguments {
+    @Option(help: "Configuration file (default: config/bridge.yaml when it exists).")
+    var config: String?
+    @Option(name: .customLong("redis-url"), help: "Redis URL (overrides BRIDGE_REDIS_URL and the file).")
+    var redisURL: String?
+    @Option(name: .customLong("redis-prefix"), help: "Key prefix (overrides BRIDGE_REDIS_PREFIX and the file).")
+    var redisPrefix: String?
+
+    func load() throws -> BridgeConfiguration {
+        var settings: [String] = []
+        if let config { settings += ["--config", config] }
+        if let redisURL { settings += ["--redis-url", redisURL] }
+        if let redisPrefix { settings += ["--redis-prefix", redisPrefix] }
+        return try SettingsArguments.load(settings)
+    }
+}
+
+extension BinanceBridgeCommand {
+    /// Sends one control command to a running bridge and prints its reply.
+    struct Ctl: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send a control command to a running bridge and print the reply.",
+            discussion: ControlClient.usage + """
+
+                Exit status: 0 on an ok reply, 1 on an error reply, 3 when no bridge listens or \
+                no reply comes within --timeout, 2 on a configuration error, 64 on bad words.
+                """
+        )
+
+        @OptionGroup var redis: RedisArguments
+        @Option(help: "usdm or coinm (default usdm).") var market: String?
+        @Option(help: "Seconds to wait for the reply.") var timeout: Double = 5
+        @Argument(help: "The command, e.g. subscribe btcusdt@aggTrade ethusdt@depth@100ms") var words: [String] = []
+
+        func run() async throws {
+            let command: [String: JSONValue]
+            do {
+                command = try ControlClient.command(words, market: market, id: Int.random(in: 1...1_000_000))
+            } catch {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                throw ExitCode(error.exitCode)
+            }
+            let configuration = try redis.load()
+            let connection = RedisConnection(configuration: try BridgeApplication.redisConfiguration(configuration))
+            defer { Task { await connection.close() } }
+            do {
+                let reply = try await ControlClient(redis: connection, prefix: configuration.redis.prefix)
+                    .send(command, timeout: .milliseconds(Int64(max(0.1, timeout) * 1000)))
+                print(reply.text)
+                if reply["ok"] != .bool(true) { throw ExitCode(1) }
+            } catch let failure as ControlClient.Failure {
+                FileHandle.standardError.write(Data("binance-bridge ctl: \(failure)\n".utf8))
+                throw ExitCode(failure.exitCode)
+            } catch let error as RedisClientError {
+                FileHandle.standardError.write(Data("binance-bridge ctl: \(error)\n".utf8))
+                throw ExitCode(3)
+            }
+        }
+    }
+
+    /// Follows streams and prints their entries.
+    struct Tail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Follow streams (XREAD BLOCK) and print each entry on one line; gap and status markers highlighted.",
+            discussion: "Streams by Binance name (btcusdt@aggTrade) in --market, or by whole key (binance:usdm:btcusdt@aggTrade)."
+        )
+
+        @OptionGroup var redis: RedisArguments
+        @Option(help: "usdm or coinm (default usdm).") var market: String = "usdm"
+        @Flag(name: .customLong("from-start"), help: "Print what the streams already hold first.") var fromStart = false
+        @Option(help: "Stop after this many entries (default: until interrupted).") var count: Int?
+        @Argument(help: "Streams to follow.") var streams: [String]
+
+        func validate() throws {
+            guard !streams.isEmpty else { throw ValidationError("name at least one stream, e.g. tail btcusdt@aggTrade") }
+            guard market == "usdm" || market == "coinm" else { throw ValidationError("--market is usdm or coinm, got \(market)") }
+        }
+
+        func run() async throws {
+            let configuration = try redis.load()
+            let prefix = configuration.redis.prefix
+            let keys = streams.map { $0.hasPrefix(prefix + ":") ? $0 : "\(prefix):\(market):\($0)" }
+            let connection = RedisConnection(configuration: try BridgeApplication.redisConfiguration(configuration))
+            defer { Task { await connection.close() } }
+            var tail = StreamTail(redis: connection, keys: keys, fromStart: fromStart)
+            let color = isatty(STDOUT_FILENO) == 1
+            var printed = 0
+            while count.map({ printed < $0 }) ?? true {
+                let entries: [StreamTail.Entry]
+                do {
+                    entries = try await tail.next()
+                } catch {
+                    FileHandle.standardError.write(Data("binance-bridge tail: \(error)\n".utf8))
+                    throw ExitCode(3)
+                }
+                for entry in entries where count.map({ printed < $0 }) ?? true {
+                    print(StreamTail.render(entry, color: color))
+                    printed += 1
+                }
+                fflush(nil)  // every stream: a pipe reader sees each batch at once
+            }
+        }
+    }
+
+    /// Exit 0 when the bridge's /healthz answers (for container health checks).
+    struct Healthcheck: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Exit 0 if http://HOST:PORT/healthz answers 2xx, else 1 (a container HEALTHCHECK).")
+
+        @Option(help: "URL to probe (default: http://127.0.0.1:<http.port>/healthz from the settings).") var url: String?
+        @OptionGroup var settings: SettingsArguments
+
+        func run() async throws {
+            let target = try url ?? "http://127.0.0.1:\(settings.load().http.port)/healthz"
+            if await !HealthProbe.check(target) { throw ExitCode(1) }
         }
     }
 }

@@ -1,0 +1,73 @@
+import BinanceSimulator
+import Bridge
+import BridgeCore
+import Foundation
+import TestSupport
+import Testing
+
+/// `binance-bridge ctl`, `tail` and `healthcheck`, run as processes against a bridge, as an
+/// operator runs them.
+@Suite("ctl, tail, healthcheck", .timeLimit(.minutes(2)))
+struct CommandLineToolTests {
+    @Test func wordsBecomeContractCommands() throws {
+        #expect(try ControlClient.command(["subscribe", "btcusdt@aggTrade", "ethusdt@depth@100ms"], market: nil, id: 1)
+            == ["id": 1, "op": "subscribe", "streams": ["btcusdt@aggTrade", "ethusdt@depth@100ms"]])
+        #expect(try ControlClient.command(["list"], market: "coinm", id: 2) == ["id": 2, "op": "list", "market": "coinm"])
+        #expect(try ControlClient.command(["instruments", "sync"], market: nil, id: 3) == ["id": 3, "op": "instruments.sync"])
+        for bad in [[], ["subscribe"], ["list", "extra"], ["instruments", "delete"], ["frobnicate"]] {
+            #expect(throws: ControlClient.Failure.self, "\(bad)") { _ = try ControlClient.command(bad, market: nil, id: 1) }
+        }
+    }
+
+    /// Runs `binance-bridge <arguments>` to its end (bounded); returns status and output.
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = try BridgeProcess(arguments: arguments)
+        let status = try process.waitForExit(within: .seconds(30))
+        return (status, process.standardOutput, process.standardError)
+    }
+
+    @Test func ctlAndTailAgainstARunningBridge() async throws {
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            let configuration = try BridgeHarness.configuration(simulator: simulator, prefix: uniquePrefix())
+            try await BridgeHarness.with(configuration) { bridge in
+                let redis = ["--redis-url", try SharedRedis.urlString(), "--redis-prefix", bridge.prefix]
+                let subscribed = try run(["ctl"] + redis + ["subscribe", "btcusdt@aggTrade"])
+                #expect(subscribed.status == 0, "\(subscribed)")
+                let reply = try #require(JSONValue.parse(Array(subscribed.stdout.utf8)), "\(subscribed.stdout)")
+                #expect(reply["ok"] == true && reply["result"]?["added"] == ["btcusdt@aggTrade"])
+
+                let listed = try run(["ctl"] + redis + ["list"])
+                #expect(listed.status == 0 && listed.stdout.contains("btcusdt@aggTrade"), "\(listed)")
+
+                // An error reply: printed, exit status 1.
+                let refused = try run(["ctl"] + redis + ["subscribe", "btcusdt@nonsense"])
+                #expect(refused.status == 1, "\(refused)")
+                #expect(JSONValue.parse(Array(refused.stdout.utf8))?["ok"] == false)
+
+                // The subscription's entries, from the start: the `subscribed` marker first.
+                try await eventually("trades") { try await bridge.entries("btcusdt@aggTrade").count >= 3 }
+                let tailed = try run(["tail"] + redis + ["--from-start", "--count", "3", "btcusdt@aggTrade"])
+                #expect(tailed.status == 0, "\(tailed)")
+                let lines = tailed.stdout.split(separator: "\n")
+                #expect(lines.count == 3, "\(tailed.stdout)")
+                #expect(lines.first?.contains("\(bridge.prefix):usdm:btcusdt@aggTrade type=status") == true, "\(tailed.stdout)")
+                #expect(lines.first?.contains("status=subscribed") == true)
+                #expect(lines.dropFirst().allSatisfy { $0.contains("type=agg_trade") && $0.contains("price=") })
+                #expect(!tailed.stdout.contains("\u{1B}["), "no colour when stdout is not a terminal")
+
+                let port = await bridge.components.http.boundPort()
+                #expect(try run(["healthcheck", "--url", "http://127.0.0.1:\(port)/healthz"]).status == 0)
+            }
+        }
+    }
+
+    @Test func ctlWithoutABridgeOrWithBadWordsFailsClearly() throws {
+        let redis = ["--redis-url", try SharedRedis.urlString(), "--redis-prefix", uniquePrefix()]
+        let nobody = try run(["ctl"] + redis + ["status"])
+        #expect(nobody.status == 3, "\(nobody)")
+        #expect(nobody.stderr.contains("no bridge listens on"), "\(nobody.stderr)")
+        let bad = try run(["ctl"] + redis + ["frobnicate"])
+        #expect(bad.status == 64 && bad.stderr.contains("unknown command"), "\(bad)")
+        #expect(try run(["healthcheck", "--url", "http://127.0.0.1:1/healthz"]).status == 1)
+    }
+}
