@@ -1,0 +1,76 @@
+import BinanceSimulator
+import Bridge
+import BridgeCore
+import Foundation
+import Logging
+import RedisClient
+import ServiceLifecycle
+import TestSupport
+import Testing
+
+/// `config/redis-users.acl` as shipped: the bridge runs with its own user, an operator drives
+/// it, and a reader can read everything a consumer needs but write nothing and send no command.
+@Suite("Redis ACLs for least privilege", .timeLimit(.minutes(2)))
+struct RedisACLTests {
+    static let aclFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("config/redis-users.acl").path
+
+    @Test func theBridgeWorksWithItsUserAndTheReaderCanOnlyRead() async throws {
+        let server = try RedisServerProcess(arguments: ["--aclfile", Self.aclFile])
+        try server.start()
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            var configuration = try BridgeHarness.configuration(simulator: simulator, prefix: "binance", redisURL: "redis://bridge:change-me-bridge@127.0.0.1:\(server.port)/0")
+            configuration.redis.prefix = "binance"
+            var logger = Logger(label: "acl-test")
+            logger.logLevel = .warning
+            let components = try BridgeComponents(configuration: configuration, logger: logger)
+            let group = ServiceGroup(services: components.services, logger: logger)
+            let running = Task { try await group.run() }
+            defer { running.cancel() }
+            try await withRedisConnection(server.configuration(password: "change-me-operator", user: "operator")) { control in
+                // The operator's control command, its reply under binance:reply:….
+                let command = #"{"op":"subscribe","id":1,"streams":["btcusdt@aggTrade"],"reply_to":"binance:reply:acl"}"#
+                try await eventually("the bridge listens and answers") {
+                    guard try await control.send("PUBLISH", "binance:control", command).integer == 1 else { return false }
+                    let reply = try await control.send("BLPOP", "binance:reply:acl", "2")
+                    return reply.array?.last?.bytes.flatMap { JSONValue.parse($0) }?["ok"] == true
+                }
+            }
+            try await withRedisConnection(server.configuration(password: "change-me-reader", user: "reader")) { reader in
+                try await eventually("entries readable by the reader") {
+                    (try await reader.send("XRANGE", "binance:usdm:btcusdt@aggTrade", "-", "+").array?.count ?? 0) >= 3
+                }
+                #expect(try await reader.send("XREAD", "COUNT", "1", "STREAMS", "binance:usdm:btcusdt@aggTrade", "0").array?.isEmpty == false)
+                #expect(try await reader.send("SMEMBERS", "binance:subscriptions:usdm").array?.compactMap(\.string) == ["btcusdt@aggTrade"])
+                try await eventually("status hash") { (try await reader.send("HGETALL", "binance:status").array?.count ?? 0) > 0 }
+                #expect((try await reader.send("HGETALL", "binance:instruments:usdm").array?.count ?? 0) > 0)
+                // Nothing written, nothing commanded.
+                for denied in [
+                    ["PUBLISH", "binance:control", #"{"op":"unsubscribe","streams":["btcusdt@aggTrade"]}"#],
+                    ["XADD", "binance:usdm:btcusdt@aggTrade", "*", "type", "fake"],
+                    ["DEL", "binance:usdm:btcusdt@aggTrade"],
+                    ["SADD", "binance:subscriptions:usdm", "ethusdt@aggTrade"],
+                    ["HSET", "binance:instruments:usdm", "X", "{}"],
+                    ["SET", "binance:x", "1"],
+                    ["XGROUP", "CREATE", "binance:usdm:btcusdt@aggTrade", "g", "0"],
+                ] {
+                    do {
+                        _ = try await reader.send(denied)
+                        Issue.record("reader was allowed: \(denied[0])")
+                    } catch {
+                        #expect((error as? RedisClientError)?.serverErrorCode == "NOPERM", "\(denied[0]): \(error)")
+                    }
+                }
+            }
+            // The bridge hit no permission error of its own along the way.
+            let status = try await withRedisConnection(server.configuration(password: "change-me-reader", user: "reader")) { reader in
+                try await reader.send("HGET", "binance:status", "last_error").string
+            }
+            #expect(status == nil || !(status!.contains("NOPERM")), "\(status ?? "")")
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            await components.close()
+        }
+        server.stop()
+    }
+}
