@@ -25,6 +25,14 @@ ensure_python_jsonschema() {
         || python3 -m pip install --quiet --break-system-packages jsonschema
 }
 
+# redis-py (PyPI), for the Python examples in examples/python, which the tests run.
+ensure_python_redis() {
+    if python3 -c 'import redis' >/dev/null 2>&1; then return 0; fi
+    echo "==> installing python3 redis (redis-py)"
+    python3 -m pip install --quiet redis 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages redis
+}
+
 # Prints a free TCP port on 127.0.0.1.
 free_port() {
     if command -v python3 >/dev/null 2>&1; then

@@ -9,6 +9,7 @@ source scripts/lib.sh
 
 ensure_system_packages
 ensure_python_jsonschema
+ensure_python_redis
 
 # docker-compose.yml and the Dockerfile (no Docker engine needed).
 scripts/validate-containers.sh

@@ -131,8 +131,10 @@ struct SimFaultTests {
             // stalled window on the stalled socket, while the other socket got that window.
             let silent = try stalled.texts.compactMap { try Self.eventTime($0, "btcusdt@bookTicker") }
             let flowing = try healthy.texts.compactMap { try Self.eventTime($0, "btcusdt@bookTicker") }
-            #expect(!silent.contains { $0 > stalledAt && $0 < stalledAt + 800 })
-            #expect(flowing.filter { $0 > stalledAt && $0 < stalledAt + 800 }.count > 10)
+            // The window starts 300 ms in: on a loaded machine a frame stamped just after
+            // `stalledAt` was seen already on its way out when the stall took effect.
+            #expect(!silent.contains { $0 > stalledAt + 300 && $0 < stalledAt + 1_200 })
+            #expect(flowing.filter { $0 > stalledAt + 300 && $0 < stalledAt + 1_200 }.count > 10)
         }
     }
 
@@ -277,7 +279,7 @@ struct SimFaultTests {
                 if let previous, pu != previous { breaks.append((previous, pu)) }
                 previous = u
             }
-            #expect(breaks.count == 1)
+            #expect(breaks.count == 1, "breaks \(breaks) in \(received.texts.count) events (\(before) before the gap)")
             #expect(breaks.first.map { $0.got > $0.expected } == true)
             #expect(try await simulator.status().eventsWithheld == 1)
         }

@@ -20,10 +20,17 @@ struct CommandLineToolTests {
     }
 
     /// Runs `binance-bridge <arguments>` to its end (bounded); returns status and output.
-    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Waits with `Task.sleep`, not by blocking a thread: the in-process bridge it talks to
+    /// runs on the same cooperative pool (2 threads here).
+    func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
         let process = try BridgeProcess(arguments: arguments)
-        let status = try process.waitForExit(within: .seconds(30))
-        return (status, process.standardOutput, process.standardError)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.processIsRunning {
+            guard ContinuousClock.now < deadline else { throw TestError("binance-bridge \(arguments) did not exit within 30 s") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(100))  // the pipes' last bytes
+        return (process.exitStatus, process.standardOutput, process.standardError)
     }
 
     @Test func ctlAndTailAgainstARunningBridge() async throws {
@@ -31,22 +38,22 @@ struct CommandLineToolTests {
             let configuration = try BridgeHarness.configuration(simulator: simulator, prefix: uniquePrefix())
             try await BridgeHarness.with(configuration) { bridge in
                 let redis = ["--redis-url", try SharedRedis.urlString(), "--redis-prefix", bridge.prefix]
-                let subscribed = try run(["ctl"] + redis + ["subscribe", "btcusdt@aggTrade"])
+                let subscribed = try await run(["ctl"] + redis + ["subscribe", "btcusdt@aggTrade"])
                 #expect(subscribed.status == 0, "\(subscribed)")
                 let reply = try #require(JSONValue.parse(Array(subscribed.stdout.utf8)), "\(subscribed.stdout)")
                 #expect(reply["ok"] == true && reply["result"]?["added"] == ["btcusdt@aggTrade"])
 
-                let listed = try run(["ctl"] + redis + ["list"])
+                let listed = try await run(["ctl"] + redis + ["list"])
                 #expect(listed.status == 0 && listed.stdout.contains("btcusdt@aggTrade"), "\(listed)")
 
                 // An error reply: printed, exit status 1.
-                let refused = try run(["ctl"] + redis + ["subscribe", "btcusdt@nonsense"])
+                let refused = try await run(["ctl"] + redis + ["subscribe", "btcusdt@nonsense"])
                 #expect(refused.status == 1, "\(refused)")
                 #expect(JSONValue.parse(Array(refused.stdout.utf8))?["ok"] == false)
 
                 // The subscription's entries, from the start: the `subscribed` marker first.
                 try await eventually("trades") { try await bridge.entries("btcusdt@aggTrade").count >= 3 }
-                let tailed = try run(["tail"] + redis + ["--from-start", "--count", "3", "btcusdt@aggTrade"])
+                let tailed = try await run(["tail"] + redis + ["--from-start", "--count", "3", "btcusdt@aggTrade"])
                 #expect(tailed.status == 0, "\(tailed)")
                 let lines = tailed.stdout.split(separator: "\n")
                 #expect(lines.count == 3, "\(tailed.stdout)")
@@ -56,18 +63,18 @@ struct CommandLineToolTests {
                 #expect(!tailed.stdout.contains("\u{1B}["), "no colour when stdout is not a terminal")
 
                 let port = await bridge.components.http.boundPort()
-                #expect(try run(["healthcheck", "--url", "http://127.0.0.1:\(port)/healthz"]).status == 0)
+                #expect(try await run(["healthcheck", "--url", "http://127.0.0.1:\(port)/healthz"]).status == 0)
             }
         }
     }
 
-    @Test func ctlWithoutABridgeOrWithBadWordsFailsClearly() throws {
+    @Test func ctlWithoutABridgeOrWithBadWordsFailsClearly() async throws {
         let redis = ["--redis-url", try SharedRedis.urlString(), "--redis-prefix", uniquePrefix()]
-        let nobody = try run(["ctl"] + redis + ["status"])
+        let nobody = try await run(["ctl"] + redis + ["status"])
         #expect(nobody.status == 3, "\(nobody)")
         #expect(nobody.stderr.contains("no bridge listens on"), "\(nobody.stderr)")
-        let bad = try run(["ctl"] + redis + ["frobnicate"])
+        let bad = try await run(["ctl"] + redis + ["frobnicate"])
         #expect(bad.status == 64 && bad.stderr.contains("unknown command"), "\(bad)")
-        #expect(try run(["healthcheck", "--url", "http://127.0.0.1:1/healthz"]).status == 1)
+        #expect(try await run(["healthcheck", "--url", "http://127.0.0.1:1/healthz"]).status == 1)
     }
 }
