@@ -122,6 +122,7 @@ let package = Package(
             name: "binance-bridge",
             dependencies: [
                 "Bridge",
+                "BinanceSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

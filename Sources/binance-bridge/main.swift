@@ -1,4 +1,6 @@
 import ArgumentParser
+import BinanceSimulator
+import ServiceLifecycle
 import Bridge
 import BridgeCore
 import Foundation
@@ -17,7 +19,7 @@ struct BinanceBridgeCommand: AsyncParsableCommand {
             overrides the file. Every key is documented in config/bridge.yaml and the README.
             """,
         version: BridgeVersion.current,
-        subcommands: [Run.self, CheckConfig.self, Ctl.self, Tail.self, Healthcheck.self],
+        subcommands: [Run.self, CheckConfig.self, Ctl.self, Tail.self, Healthcheck.self, Demo.self],
         defaultSubcommand: Run.self
     )
 }
@@ -199,6 +201,103 @@ extension BinanceBridgeCommand {
         func run() async throws {
             let target = try url ?? "http://127.0.0.1:\(settings.load().http.port)/healthz"
             if await !HealthProbe.check(target) { throw ExitCode(1) }
+        }
+    }
+}
+
+extension BinanceBridgeCommand {
+    /// The bridge against the built-in simulator, with a live view of the data in Redis.
+    struct Demo: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the bridge against the built-in simulator and show the data flowing.",
+            discussion: """
+                Uses the Redis at BRIDGE_REDIS_URL when it answers, else starts a redis-server on a \
+                free loopback port (stopped on exit). Subscribes --streams through the control \
+                channel and shows, per stream, entries per second, receive-to-Redis lag, the last \
+                price and gap markers: redrawn in place on a terminal, plain lines otherwise. \
+                Ctrl-C (or --seconds) stops it cleanly.
+                """
+        )
+
+        static let defaultStreams = ["btcusdt@aggTrade", "btcusdt@depth@100ms", "btcusdt@bookTicker", "ethusdt@aggTrade", "btcusdt@markPrice@1s"]
+
+        @Option(help: "Stop after this many seconds (default: until Ctrl-C).") var seconds: Double?
+        @Option(parsing: .upToNextOption, help: "USD-M streams to subscribe.") var streams: [String] = Demo.defaultStreams
+        @Option(name: .customLong("redis-prefix"), help: "Key prefix.") var prefix = "binance"
+        @Option(name: .customLong("http-port"), help: "Port of /metrics, /healthz, /readyz on 127.0.0.1 (0: any free port).") var httpPort = 0
+
+        func run() async throws {
+            signal(SIGPIPE, SIG_IGN)
+            BridgeApplication.bootstrapObservability(logLevel: .warning)  // the view owns stdout; warnings on stderr
+            let logger = Logger(label: "binance-bridge-demo")
+            var localRedis: LocalRedisServer?
+            var redisURL = ProcessInfo.processInfo.environment["BRIDGE_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+            if await !Self.answers(redisURL) {
+                Self.say("no Redis answers at \(redisURL): starting a local redis-server")
+                let server = try await LocalRedisServer.start()
+                Self.say("redis-server pid \(server.pid) on 127.0.0.1:\(server.port)")
+                localRedis = server
+                redisURL = server.url
+            }
+            let simulator: BinanceSimulator
+            do {
+                simulator = try await BinanceSimulator.start(SimulatorConfiguration())
+            } catch {
+                await localRedis?.stop()
+                throw error
+            }
+            var configuration = BridgeConfiguration()
+            configuration.redis.url = redisURL
+            configuration.redis.prefix = prefix
+            configuration.usdm = .init(webSocketURL: "ws://127.0.0.1:\(simulator.ports.usdm)", restURL: "http://127.0.0.1:\(simulator.ports.usdm)")
+            configuration.coinm = .init(webSocketURL: "ws://127.0.0.1:\(simulator.ports.coinm)", restURL: "http://127.0.0.1:\(simulator.ports.coinm)")
+            configuration.http.host = "127.0.0.1"
+            configuration.http.port = httpPort
+            let components = try BridgeComponents(configuration: configuration, logger: logger)
+            let viewRedis = RedisConnection(configuration: try BridgeApplication.redisConfiguration(configuration))
+            let header = "binance-bridge demo: simulator on 127.0.0.1:\(simulator.ports.usdm) (USD-M), Redis \(redisURL), prefix \(prefix) — Ctrl-C stops"
+            let view = DemoView(
+                redis: viewRedis, prefix: prefix, streams: streams, seconds: seconds, coordinator: components.coordinator,
+                interactive: isatty(STDOUT_FILENO) == 1, header: header
+            )
+            Self.say(header)
+            Task {
+                let port = await components.http.boundPort()
+                Self.say("metrics: http://127.0.0.1:\(port)/metrics   ready: http://127.0.0.1:\(port)/readyz")
+            }
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: components.services.map { .init(service: $0) }
+                        + [.init(service: view, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            var failure: (any Error)?
+            do { try await group.run() } catch { failure = error }
+            await components.close()
+            await viewRedis.close()
+            await simulator.stop()
+            await localRedis?.stop()
+            if let failure {
+                FileHandle.standardError.write(Data("binance-bridge demo: \(failure)\n".utf8))
+                throw ExitCode(1)
+            }
+            Self.say("demo stopped")
+        }
+
+        /// A line on standard output, unbuffered: `print` into a pipe waits for a full buffer,
+        /// and the view's lines are written directly.
+        static func say(_ line: String) {
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
+
+        /// Whether a Redis answers PING at `url` (within a short timeout).
+        static func answers(_ url: String) async -> Bool {
+            guard let parsed = try? RedisURL(parsing: url) else { return false }
+            let connection = RedisConnection(configuration: RedisConnectionConfiguration(url: parsed, connectTimeout: .milliseconds(300), commandTimeout: .seconds(1)))
+            defer { Task { await connection.close() } }
+            return (try? await connection.send("PING")) != nil
         }
     }
 }

@@ -68,6 +68,44 @@ struct CommandLineToolTests {
         }
     }
 
+    @Test func demoShowsDataFlowingThenStopsCleanly() async throws {
+        // With the test Redis.
+        let url = try SharedRedis.urlString()
+        let demo = try BridgeProcess(arguments: ["demo", "--seconds", "5", "--redis-prefix", uniquePrefix()], environment: ["BRIDGE_REDIS_URL": url])
+        let (status, stdout) = try await Self.finish(demo, within: .seconds(40))
+        #expect(status == 0, "stdout: \(stdout.suffix(2000)) stderr: \(demo.standardError.suffix(2000))")
+        #expect(stdout.contains("subscribe btcusdt@aggTrade") && stdout.contains("→ ok"), "\(stdout.prefix(1500))")
+        // The last table shows every default stream with entries.
+        let table = stdout.components(separatedBy: "\n\n").last { $0.contains("msg/s") } ?? ""
+        for stream in ["btcusdt@aggTrade", "btcusdt@depth@100ms", "btcusdt@bookTicker", "btcusdt@markPrice@1s"] {
+            let row = table.split(separator: "\n").first { $0.hasPrefix(stream + " ") }
+            let entries = row.flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).first }.flatMap { Int($0) } ?? 0
+            #expect(entries > 0, "\(stream): \(row ?? "no row") in \(table)")
+        }
+        #expect(stdout.contains("demo stopped"))
+
+        // With no Redis answering: its own redis-server child, stopped on exit.
+        let alone = try BridgeProcess(arguments: ["demo", "--seconds", "3"], environment: ["BRIDGE_REDIS_URL": "redis://127.0.0.1:1/0"])
+        let (aloneStatus, aloneOut) = try await Self.finish(alone, within: .seconds(40))
+        #expect(aloneStatus == 0, "\(aloneOut.suffix(2000)) \(alone.standardError.suffix(2000))")
+        let pid = try #require(aloneOut.split(separator: "\n").first { $0.hasPrefix("redis-server pid ") }?.split(separator: " ")[2]).flatMap { Int32($0) }
+        #expect(kill(try #require(pid), 0) != 0, "the demo's redis-server \(pid.map(String.init) ?? "?") is gone")
+    }
+
+    /// Waits (Task.sleep, bounded) for `process` to exit; its status and standard output.
+    static func finish(_ process: BridgeProcess, within timeout: Duration) async throws -> (Int32, String) {
+        let deadline = ContinuousClock.now + timeout
+        while process.processIsRunning {
+            guard ContinuousClock.now < deadline else {
+                process.signal(SIGKILL)
+                throw TestError("did not exit within \(timeout): \(process.standardOutput.suffix(1000)) \(process.standardError.suffix(1000))")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        return (process.exitStatus, process.standardOutput)
+    }
+
     @Test func ctlWithoutABridgeOrWithBadWordsFailsClearly() async throws {
         let redis = ["--redis-url", try SharedRedis.urlString(), "--redis-prefix", uniquePrefix()]
         let nobody = try await run(["ctl"] + redis + ["status"])
