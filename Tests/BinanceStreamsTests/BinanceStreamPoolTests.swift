@@ -409,62 +409,59 @@ struct BinanceStreamPoolTests {
         events.compactMap { if case .rotationGap(let c, let r, let s, _, _) = $0 { (c, r, s) } else { nil } }
     }
 
-    @Test func anOverlapTimeoutWithASubscribedReplacementSwitchesWithAGapWhereAStreamNeverAligned() async throws {
-        let aligned = "btcusdt@aggTrade"
-        let held = "ethusdt@aggTrade"
+    static let aligned = "btcusdt@aggTrade"
+    static let held = "ethusdt@aggTrade"
+
+    /// A pool whose first connection rotates 4 s after it opens, held open by
+    /// ``holdRotation(_:held:aligned:alignedStall:flowing:)`` (`held` never aligns,
+    /// `aligned` has), then `body` with the old socket's simulator id.
+    static func withHeldRotation(overlap: Duration, _ body: (BinanceSimulator, BinanceStreamPool, Collector, Int) async throws -> Void) async throws {
         try await withBinanceSimulator(Self.simulator()) { simulator async throws in
             try await Self.withPool(simulator, {
-                // Rotation 4 s after the open; the overlap times out 15 s later.
                 $0.connectionLifetime = .seconds(60)
                 $0.rotationMargin = .seconds(56)
-                $0.rotationOverlapTimeout = .seconds(15)
+                $0.rotationOverlapTimeout = overlap
                 $0.rotationBufferPerStream = 100_000
                 $0.liveness.resubscribeAfter = .seconds(3_600)
             }) { pool, collector in
                 _ = try pool.subscribe([aligned, held])
                 let count = collector.messages(of: aligned)
                 let (old, _) = try await holdRotation(simulator, held: held, aligned: aligned, alignedStall: 8) { collector.messages(of: aligned) > count + 3 }
-                #expect(pool.rotationCount == 0, "held until the overlap times out")
-                func rotations() -> [Int] { collector.lifecycle.compactMap { if case .rotated(1, let new, _) = $0 { new } else { nil } } }
-                try await Self.eventually("switched at the timeout", timeout: .seconds(30)) { !rotations().isEmpty }
-                let replacement = try #require(rotations().first)
-                #expect(Self.rotationGaps(collector.lifecycle).map(\.2) == [[held]], "\(collector.lifecycle)")
-                #expect(!collector.lifecycle.contains { if case .reconnected = $0 { true } else { false } })
-                #expect(pool.subscriptions.allSatisfy { $0.state == "confirmed" && $0.connection == replacement })
-                try await Self.eventually("the old socket closed") { try await !simulator.status().connections.contains { $0.id == old } }
+                try await body(simulator, pool, collector, old)
             }
         }
     }
 
+    @Test func anOverlapTimeoutWithASubscribedReplacementSwitchesWithAGapWhereAStreamNeverAligned() async throws {
+        // The overlap times out 15 s after the rotation began.
+        try await Self.withHeldRotation(overlap: .seconds(15)) { simulator, pool, collector, old in
+            #expect(pool.rotationCount == 0, "held until the overlap times out")
+            func rotations() -> [Int] { collector.lifecycle.compactMap { if case .rotated(1, let new, _) = $0 { new } else { nil } } }
+            try await Self.eventually("switched at the timeout", timeout: .seconds(30)) { !rotations().isEmpty }
+            let replacement = try #require(rotations().first)
+            #expect(Self.rotationGaps(collector.lifecycle).map(\.2) == [[Self.held]], "\(collector.lifecycle)")
+            #expect(!collector.lifecycle.contains { if case .reconnected = $0 { true } else { false } })
+            #expect(pool.subscriptions.allSatisfy { $0.state == "confirmed" && $0.connection == replacement })
+            try await Self.eventually("the old socket closed") { try await !simulator.status().connections.contains { $0.id == old } }
+        }
+    }
+
     @Test func aReplacementThatDiesMidRotationLeavesAGapOnTheStreamsAlreadySwitchedToIt() async throws {
-        let aligned = "btcusdt@aggTrade"
-        let held = "ethusdt@aggTrade"
-        try await withBinanceSimulator(Self.simulator()) { simulator async throws in
-            try await Self.withPool(simulator, {
-                $0.connectionLifetime = .seconds(60)
-                $0.rotationMargin = .seconds(56)
-                $0.rotationOverlapTimeout = .seconds(40)
-                $0.rotationBufferPerStream = 100_000
-                $0.liveness.resubscribeAfter = .seconds(3_600)
-            }) { pool, collector in
-                _ = try pool.subscribe([aligned, held])
-                let count = collector.messages(of: aligned)
-                let (old, _) = try await holdRotation(simulator, held: held, aligned: aligned, alignedStall: 8) { collector.messages(of: aligned) > count + 3 }
-                let replacement = try #require(try await simulator.status().connections.first { $0.id != old }?.id)
-                try await simulator.inject(.drop(.connection(replacement)))
-                try await Self.eventually("a rotation gap") { !Self.rotationGaps(collector.lifecycle).isEmpty }
-                // The aligned stream had switched to the replacement (the old socket's frames
-                // of it were dropped as duplicates): it gets the gap; the held one never had.
-                #expect(Self.rotationGaps(collector.lifecycle).map(\.2) == [[aligned]], "\(collector.lifecycle)")
-                #expect(pool.rotationCount == 0)
-                #expect(!collector.lifecycle.contains { if case .reconnected = $0 { true } else { false } })
-                // The old socket carries on delivering it.
-                let delivered = collector.messages.filter { $0.stream == aligned && $0.connection == 1 }.count
-                try await Self.eventually("the old socket delivers again") {
-                    collector.messages.filter { $0.stream == aligned && $0.connection == 1 }.count > delivered + 3
-                }
-                #expect(pool.subscriptions.allSatisfy { $0.state == "confirmed" && $0.connection == 1 })
+        try await Self.withHeldRotation(overlap: .seconds(40)) { simulator, pool, collector, old in
+            let replacement = try #require(try await simulator.status().connections.first { $0.id != old }?.id)
+            try await simulator.inject(.drop(.connection(replacement)))
+            try await Self.eventually("a rotation gap") { !Self.rotationGaps(collector.lifecycle).isEmpty }
+            // The aligned stream had switched to the replacement (the old socket's frames of
+            // it were dropped as duplicates): it gets the gap; the held one never had.
+            #expect(Self.rotationGaps(collector.lifecycle).map(\.2) == [[Self.aligned]], "\(collector.lifecycle)")
+            #expect(pool.rotationCount == 0)
+            #expect(!collector.lifecycle.contains { if case .reconnected = $0 { true } else { false } })
+            // The old socket carries on delivering it.
+            let delivered = collector.messages.filter { $0.stream == Self.aligned && $0.connection == 1 }.count
+            try await Self.eventually("the old socket delivers again") {
+                collector.messages.filter { $0.stream == Self.aligned && $0.connection == 1 }.count > delivered + 3
             }
+            #expect(pool.subscriptions.allSatisfy { $0.state == "confirmed" && $0.connection == 1 })
         }
     }
 

@@ -17,7 +17,18 @@ struct RedisOutageTests {
         var ids: [Int64] = []
         var seen = Set<Int64>()
         var overflow: [(Int, Int64)] = []
-        for entry in try await bridge.entries(stream) {
+        // The test's connection has the bridge's short command timeout (500 ms): right after
+        // SIGCONT, Redis works through the bridge's backlog and a read can time out (seen on
+        // a loaded machine). Retried a few times; the bridge itself retries likewise.
+        var entries: [(id: String, fields: [String: String])]?
+        for attempt in 1...10 where entries == nil {
+            do {
+                entries = try await bridge.entries(stream)
+            } catch let error as RedisClientError where !error.isServerError && attempt < 10 {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        for entry in entries ?? [] {
             if entry.fields["type"] == "gap", entry.fields["reason"] == "overflow" {
                 overflow.append((ids.count, Int64(entry.fields["dropped"] ?? "") ?? -1))
             } else if let id = entry.fields["agg_trade_id"].flatMap(Int64.init), seen.insert(id).inserted {
