@@ -161,11 +161,11 @@ struct SimProtocolTests {
     }
 
     @Test func missedPongClosesAndAnsweredPingsKeepTheConnection() async throws {
-        // A 2.5 s deadline: a reading client answers within it even when parallel CPU-bound
-        // tests starve its task for a second or two on a 2-core machine.
+        // A 6 s deadline: a reading client answers within it even when parallel tests starve
+        // its task for seconds on a 2-core machine (2.5 s was seen missed in a full CI run).
         let configuration = Self.configuration {
             $0.pingInterval = .milliseconds(300)
-            $0.pongTimeout = .milliseconds(2_500)
+            $0.pongTimeout = .milliseconds(6_000)
         }
         try await withBinanceSimulator(configuration) { simulator async throws in
             // A client that keeps reading answers pings (WSClient does it while iterating).
@@ -181,11 +181,11 @@ struct SimProtocolTests {
             // A client that stops reading never answers: closed after the pong deadline.
             let started = ContinuousClock.now
             let close = try await Self.session(simulator, "/public/ws") { messages, _ async throws in
-                try await Task.sleep(for: .milliseconds(3_500))
+                try await Task.sleep(for: .milliseconds(7_000))
                 while try await messages.next() != nil {}
             }
             #expect(close?.closeCode == .policyViolation && close?.reason == "pong timeout")
-            #expect(started.duration(to: .now) < .seconds(10))
+            #expect(started.duration(to: .now) < .seconds(15))
         }
     }
 
