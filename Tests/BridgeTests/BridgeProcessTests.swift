@@ -7,10 +7,11 @@ import Testing
 /// process: start-up validation, connecting to Redis, and clean shutdown on signals.
 @Suite("binance-bridge process", .timeLimit(.minutes(2)))
 struct BridgeProcessTests {
-    /// No exchangeInfo sync and a prefix of its own: a test never reaches Binance and never
-    /// restores another test's subscriptions.
+    /// No exchangeInfo sync, a prefix of its own and HTTP on any free loopback port: a test
+    /// never reaches Binance, never restores another test's subscriptions, and never fights
+    /// a parallel one for the default port 9464 (seen: the second bridge exited 1 on bind).
     static var offline: [String] {
-        ["--instruments-sync-on-start", "false", "--redis-prefix", "test-\(UInt32.random(in: 0...UInt32.max))"]
+        ["--instruments-sync-on-start", "false", "--redis-prefix", "test-\(UInt32.random(in: 0...UInt32.max))", "--http-host", "127.0.0.1", "--http-port", "0"]
     }
 
     @Test func invalidSettingStopsStartUpWithOneLineAndExitCode2() throws {
