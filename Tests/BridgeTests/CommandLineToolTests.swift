@@ -45,6 +45,13 @@ struct CommandLineToolTests {
 
                 let listed = try await run(["ctl"] + redis + ["list"])
                 #expect(listed.status == 0 && listed.stdout.contains("btcusdt@aggTrade"), "\(listed)")
+                // The README's other examples: COIN-M, status, an instrument sync.
+                let coinm = try await run(["ctl"] + redis + ["--market", "coinm", "list"])
+                #expect(coinm.status == 0 && !coinm.stdout.contains("btcusdt@aggTrade"), "\(coinm)")
+                let status = try await run(["ctl"] + redis + ["status"])
+                #expect(status.status == 0 && JSONValue.parse(Array(status.stdout.utf8))?["result"]?["streams"] == 1, "\(status)")
+                let sync = try await run(["ctl"] + redis + ["instruments", "sync"])
+                #expect(sync.status == 0 && (JSONValue.parse(Array(sync.stdout.utf8))?["result"]?["instruments"]?.integer ?? 0) > 0, "\(sync)")
 
                 // An error reply: printed, exit status 1.
                 let refused = try await run(["ctl"] + redis + ["subscribe", "btcusdt@nonsense"])
