@@ -121,6 +121,13 @@ struct ControlChannelTests {
                 try await withRedisSubscriber(try SharedRedis.configuration(), channels: ["\(bridge.prefix):events"]) { events in
                     var iterator = events.makeAsyncIterator()
                     _ = try await next(&iterator)  // subscribed
+                    // Events of the commands above may still be queued (they are published
+                    // after the replies): a fence whose reply event comes after all of them.
+                    _ = try await bridge.command(["op": "ping", "id": "fence"])
+                    while true {
+                        guard case .message(let message) = try await next(&iterator), let event = JSONValue.parse(message.payload) else { continue }
+                        if event["type"] == "reply", event["reply"]?["id"] == "fence" { break }
+                    }
                     for text in ["{not json", "[1,2]", huge] {
                         try await bridge.redis.send("PUBLISH", "\(bridge.prefix):control", text)
                     }
