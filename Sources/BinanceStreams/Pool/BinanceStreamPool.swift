@@ -329,9 +329,7 @@ public final class BinanceStreamPool: Sendable {
                         slot.closingForGood = true
                         _ = slot.lifecycle.close()
                         if let task = slot.task { work.append(.cancel(task)) } else {
-                            state.slots[id] = nil
-                            _ = state.pool.connectionClosed(id)
-                            state.messageQuota.remove(id)
+                            forget(id, &state)
                             continue
                         }
                     }
@@ -378,9 +376,7 @@ public final class BinanceStreamPool: Sendable {
                     case .cancelReplacement:
                         // The overlap timed out.
                         state.slots[id] = slot
-                        if let new = replacement(of: id, state), state.slots[new]?.writer != nil,
-                           state.slots[new]?.tracker.isFullyConfirmed == true, state.rotations[new]?.newDelivered == true
-                        {
+                        if let new = subscribedReplacement(of: id, state), state.rotations[new]?.newDelivered == true {
                             // The replacement is subscribed and delivering, so a stream never
                             // aligned (only one side carried it): switch now, that stream
                             // behind a rotation gap, rather than retry every overlap period
@@ -439,6 +435,20 @@ public final class BinanceStreamPool: Sendable {
         state.rotations[replacement.new] = Rotation(old: old, startedAt: now, dedup: OverlapDeduplicator(capacityPerStream: configuration.rotationBufferPerStream))
         logger.info("rotating connection", metadata: ["bridge.connection": "\(old.rawValue)", "bridge.replacement": "\(replacement.new.rawValue)"])
         return true
+    }
+
+    /// The replacement of `old` if it is open with every stream confirmed: one the streams
+    /// can move to at once.
+    private func subscribedReplacement(of old: PoolConnectionID, _ state: State) -> PoolConnectionID? {
+        guard let new = replacement(of: old, state), state.slots[new]?.writer != nil, state.slots[new]?.tracker.isFullyConfirmed == true else { return nil }
+        return new
+    }
+
+    /// Drops a connection that has ended for good from the slots, the pool and the quota.
+    private func forget(_ id: PoolConnectionID, _ state: inout State) {
+        state.slots[id] = nil
+        _ = state.pool.connectionClosed(id)
+        state.messageQuota.remove(id)
     }
 
     /// The replacement of `old`, if a rotation is in progress.
@@ -715,9 +725,7 @@ public final class BinanceStreamPool: Sendable {
             slot.task = nil
             if wasOpen { output.append(.connectionClosed(connection: id.rawValue, reason: reason)) }
             if slot.closingForGood || state.closed {
-                state.slots[id] = nil
-                _ = state.pool.connectionClosed(id)
-                state.messageQuota.remove(id)
+                forget(id, &state)
                 return
             }
             if let rotation = state.rotations[id], rotation.switchedAt == nil {
@@ -726,20 +734,16 @@ public final class BinanceStreamPool: Sendable {
                 state.slots[id] = slot
                 if let gap = abandonRotation(of: rotation.old, &state, now: .now).gap { output.append(gap) }
                 state.slots[rotation.old]?.lifecycle.replacementFailed(at: .now)
-                state.slots[id] = nil
-                _ = state.pool.connectionClosed(id)
-                state.messageQuota.remove(id)
+                forget(id, &state)
                 return
             }
-            if let new = replacement(of: id, state), state.slots[new]?.writer != nil, state.slots[new]?.tracker.isFullyConfirmed == true {
+            if let new = subscribedReplacement(of: id, state) {
                 // The old connection dropped (Binance's 24 h close comes here when the
                 // switch is late) with its replacement subscribed: switch now rather than
                 // reconnect; streams the two never overlapped on get a rotation gap.
                 state.slots[id] = slot
                 handover = switchOver(from: id, &state, now: .now).events
-                state.slots[id] = nil
-                _ = state.pool.connectionClosed(id)
-                state.messageQuota.remove(id)
+                forget(id, &state)
                 logger.notice("connection dropped mid-rotation: switched to its replacement", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.replacement": "\(new.rawValue)"])
                 return
             }
