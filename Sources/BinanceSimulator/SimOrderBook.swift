@@ -1,3 +1,5 @@
+import BridgeCore
+
 /// The simulator's order book for one symbol: price levels as integers (price units → quantity
 /// units), bids sorted descending and asks ascending, with Binance's update-id counter.
 ///
@@ -17,9 +19,26 @@ struct SimOrderBook: Sendable, Equatable {
     private(set) var asks: [Level] = []
     /// The id of the last change applied.
     private(set) var lastUpdateId: Int64
+    /// ``BookChecksum`` of every level (prices and quantities at these decimals).
+    private(set) var checksum: UInt64 = 0
+    private let priceDecimals: Int
+    private let quantityDecimals: Int
+    /// The checksum after each of the last `history.count` changes, by update id modulo the
+    /// count: what tests compare a consumer's book with at the update id it reached.
+    private var history: [UInt64]
 
-    init(lastUpdateId: Int64) {
+    init(lastUpdateId: Int64, priceDecimals: Int = 8, quantityDecimals: Int = 8, history: Int = 0) {
         self.lastUpdateId = lastUpdateId
+        self.priceDecimals = priceDecimals
+        self.quantityDecimals = quantityDecimals
+        self.history = Array(repeating: 0, count: history)
+    }
+
+    /// The checksum of the book right after change `updateId`, while it is in the history
+    /// (the last `history` changes); nil otherwise.
+    func checksum(at updateId: Int64) -> UInt64? {
+        guard !history.isEmpty, updateId <= lastUpdateId, updateId > lastUpdateId - Int64(history.count) else { return nil }
+        return history[Int(updateId % Int64(history.count))]
     }
 
     var bestBid: Level? { bids.first }
@@ -28,12 +47,15 @@ struct SimOrderBook: Sendable, Equatable {
     /// Sets the quantity of a level (0 removes it) and returns the update id of the change.
     @discardableResult
     mutating func set(isBid: Bool, price: Int64, quantity: Int64) -> Int64 {
-        if isBid {
-            Self.set(&bids, price: price, quantity: quantity, descending: true)
-        } else {
-            Self.set(&asks, price: price, quantity: quantity, descending: false)
+        let old = isBid ? Self.set(&bids, price: price, quantity: quantity, descending: true) : Self.set(&asks, price: price, quantity: quantity, descending: false)
+        let (priceDecimals, quantityDecimals) = (self.priceDecimals, self.quantityDecimals)
+        func level(_ quantity: Int64) -> UInt64 {
+            BookChecksum.level(isBid: isBid, price: price, quantity: quantity, priceDecimals: priceDecimals, quantityDecimals: quantityDecimals)
         }
+        if old != 0 { checksum &-= level(old) }
+        if quantity > 0 { checksum &+= level(quantity) }
         lastUpdateId += 1
+        if !history.isEmpty { history[Int(lastUpdateId % Int64(history.count))] = checksum }
         return lastUpdateId
     }
 
@@ -55,15 +77,19 @@ struct SimOrderBook: Sendable, Equatable {
         return low
     }
 
-    private static func set(_ levels: inout [Level], price: Int64, quantity: Int64, descending: Bool) {
+    /// Sets one level; returns the quantity it had (0 if none).
+    @discardableResult
+    private static func set(_ levels: inout [Level], price: Int64, quantity: Int64, descending: Bool) -> Int64 {
         let index = index(of: price, in: levels, descending: descending)
         let exists = index < levels.count && levels[index].price == price
+        let old = exists ? levels[index].quantity : 0
         switch (exists, quantity > 0) {
         case (true, true): levels[index].quantity = quantity
         case (true, false): levels.remove(at: index)
         case (false, true): levels.insert(Level(price: price, quantity: quantity), at: index)
         case (false, false): break  // removing a level that is not there is normal on Binance
         }
+        return old
     }
 
     /// Applies absolute level quantities (a diff event) without counting update ids: used by

@@ -43,14 +43,19 @@ struct SimSymbolModel: Sendable {
     /// Levels placed around the fair price at start.
     static let initialDepth = 200
 
-    init(instrument: SimInstrument, seed: UInt64, index: Int, tradeRatio: SimRatio = SimRatio(0.2)) {
+    /// Changes whose book checksum is remembered per symbol by default (``SimOrderBook/checksum(at:)``).
+    static let defaultChecksumHistory = 8_192
+
+    init(instrument: SimInstrument, seed: UInt64, index: Int, tradeRatio: SimRatio = SimRatio(0.2), checksumHistory: Int = defaultChecksumHistory) {
         self.instrument = instrument
         self.tradeRatio = tradeRatio
         random = SimRandom(seed: seed, stream: UInt64(index + 1))
         fair = instrument.startPrice
         // Large, symbol-specific starting ids, like Binance's (ids are never small or shared).
         let base = Int64(1_000_000_000) * Int64(index + 7)
-        book = SimOrderBook(lastUpdateId: base)
+        book = SimOrderBook(
+            lastUpdateId: base, priceDecimals: instrument.price.decimals, quantityDecimals: instrument.quantity.decimals, history: checksumHistory
+        )
         nextTradeId = base / 10 + 1
         nextAggTradeId = base / 20 + 1
         for distance in 1...Self.initialDepth {

@@ -78,6 +78,8 @@ public struct BridgeComponents: Sendable {
     public let services: [any Service]
     /// `/metrics`, `/healthz`, `/readyz`.
     public let http: HTTPService
+    /// REST depth snapshots for the books (nil when no symbol keeps a book).
+    public let snapshotFetcher: DepthSnapshotFetcher?
     private let connections: [RedisConnection]
 
     public init(configuration: BridgeConfiguration, logger: Logger) throws {
@@ -109,6 +111,14 @@ public struct BridgeComponents: Sendable {
             endpoints[market] = BinanceEndpoint(market: market, webSocketBase: urls.webSocketURL, restBase: urls.restURL)
         }
         let instruments = InstrumentCache(redis: commands, keys: keys, endpoints: endpoints, events: events, logger: logger)
+        // One fetcher for both markets: fapi and dapi share Binance's REST weight budget.
+        let books = configuration.books
+        let fetcher = books.enabled || !books.symbols.isEmpty
+            ? DepthSnapshotFetcher(
+                endpoints: endpoints, depthLimit: books.depthLimit, weightPerMinute: books.restWeightPerMinute, timeout: books.snapshotTimeout, logger: logger
+            )
+            : nil
+        snapshotFetcher = fetcher
         var markets: [BinanceMarket: MarketService] = [:]
         for market in BinanceMarket.allCases {
             let pool = BinanceStreamPool(
@@ -117,7 +127,14 @@ public struct BridgeComponents: Sendable {
                 connection: BinanceConnectionSettings(url: "", apiKey: configuration.apiKey),
                 logger: logger
             )
-            markets[market] = MarketService(pool: pool, publisher: publisher, instruments: instruments, events: events, logger: logger)
+            let keeper = fetcher.map { fetcher in
+                let keeper = BookKeeper(
+                    market: market, settings: books, fetcher: fetcher, publisher: publisher, events: events, instruments: instruments, logger: logger
+                )
+                fetcher.register(keeper, for: market)
+                return keeper
+            }
+            markets[market] = MarketService(pool: pool, publisher: publisher, instruments: instruments, events: events, books: keeper, logger: logger)
         }
         coordinator = BridgeCoordinator(
             keys: keys, redis: commands, events: events, publisher: publisher, instruments: instruments,
@@ -130,7 +147,8 @@ public struct BridgeComponents: Sendable {
             registry: BridgeApplication.metricsRegistry, logger: logger
         )
         // HTTP first: /healthz answers while the rest starts, and /readyz says what is missing.
-        services = [http, health, events, publisher]
+        // The fetcher before the markets: it stops after them (shutdown runs in reverse).
+        services = [http, health, events, publisher] + (fetcher.map { [$0] } ?? [])
             + BinanceMarket.allCases.compactMap { markets[$0] }
             + [startup, ControlService(bridge: coordinator, subscriberConfiguration: redisConfiguration, logger: logger), StatusService(bridge: coordinator)]
     }

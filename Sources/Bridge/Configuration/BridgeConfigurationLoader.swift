@@ -119,7 +119,7 @@ private struct SettingValues {
         }
         if let strict = try boolean("instruments.strict") { configuration.instruments.strict = strict }
         if let sync = try boolean("instruments.sync_on_start") { configuration.instruments.syncOnStart = sync }
-        if let books = try boolean("books.enabled") { configuration.books.enabled = books }
+        try books(&configuration.books)
         if let level = try choice("log.level", of: BridgeConfiguration.LogLevel.self) { configuration.log.level = level }
         if let bytes = try integer("publisher.buffer_bytes", in: 65_536...(1 << 40)) { configuration.publisher.bufferBytes = bytes }
         if let size = try integer("publisher.batch_size", in: 1...100_000) { configuration.publisher.batchSize = size }
@@ -129,6 +129,39 @@ private struct SettingValues {
             if let maxlen = try integer("maxlen.\(kind.settingName)", in: 1...1_000_000_000) { configuration.maxlenByKind[kind] = maxlen }
         }
         return configuration
+    }
+
+    /// `books.*`.
+    private func books(_ books: inout BridgeConfiguration.Books) throws(ConfigurationError) {
+        if let enabled = try boolean("books.enabled") { books.enabled = enabled }
+        if let symbols = try symbolList("books.symbols") { books.symbols = symbols }
+        if let symbols = try symbolList("books.exclude") { books.exclude = symbols }
+        if let limit = try integer("books.depth_limit", in: 5...1_000) {
+            guard [5, 10, 20, 50, 100, 500, 1_000].contains(limit) else {
+                throw failure("books.depth_limit", "expected one of 5, 10, 20, 50, 100, 500, 1000 (Binance's limits), got \"\(limit)\"")
+            }
+            books.depthLimit = limit
+        }
+        if let weight = try integer("books.rest_weight_per_minute", in: 20...2_400) { books.restWeightPerMinute = weight }
+        if let count = try integer("books.buffer_events", in: 10...1_000_000) { books.bufferEvents = count }
+        if let count = try integer("books.snapshot_every_updates", in: 0...100_000_000) { books.snapshotEveryUpdates = count }
+        if let seconds = try integer("books.snapshot_every_s", in: 0...86_400) { books.snapshotInterval = .seconds(seconds) }
+        if let ms = try integer("books.snapshot_timeout_ms", in: 100...600_000) { books.snapshotTimeout = .milliseconds(ms) }
+    }
+
+    /// A comma-separated list of exchange symbols, upper-cased; empty items are ignored.
+    private func symbolList(_ key: String) throws(ConfigurationError) -> Set<String>? {
+        guard let value = raw(key) else { return nil }
+        var symbols: Set<String> = []
+        for item in value.split(separator: ",") {
+            let symbol = item.trimmingCharacters(in: .whitespaces).uppercased()
+            if symbol.isEmpty { continue }
+            guard symbol.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                throw failure(key, "expected comma-separated symbols such as BTCUSDT,BTCUSD_PERP, got \"\(item)\"")
+            }
+            symbols.insert(symbol)
+        }
+        return symbols
     }
 
     /// `pool.*`; the margin must be shorter than the lifetime (whichever key set either), and

@@ -19,6 +19,8 @@ public final class MarketService: Service, Sendable {
     private let events: BridgeEvents
     private let logger: Logger
     private let state = Mutex(State())
+    /// The market's local order books (nil when no symbol keeps one).
+    public let books: BookKeeper?
 
     /// Per-stream bookkeeping for markers.
     private struct State {
@@ -49,9 +51,10 @@ public final class MarketService: Service, Sendable {
     private let bytesCounter: Metrics.Counter
     private let badFrameCounter: Metrics.Counter
 
-    public init(pool: BinanceStreamPool, publisher: EntryPublisher, instruments: InstrumentCache, events: BridgeEvents, logger: Logger) {
+    public init(pool: BinanceStreamPool, publisher: EntryPublisher, instruments: InstrumentCache, events: BridgeEvents, books: BookKeeper? = nil, logger: Logger) {
         market = pool.market
         self.pool = pool
+        self.books = books
         self.publisher = publisher
         self.instruments = instruments
         self.events = events
@@ -66,7 +69,8 @@ public final class MarketService: Service, Sendable {
     }
 
     public var statistics: Statistics {
-        state.withLock { Statistics(messagesIn: $0.messagesIn, badFrames: $0.badFrames, gaps: $0.gaps) }
+        let bookGaps = books.map { $0.statistics.sequenceGaps } ?? 0
+        return state.withLock { Statistics(messagesIn: $0.messagesIn, badFrames: $0.badFrames, gaps: $0.gaps + bookGaps) }
     }
 
     /// Subscribes `streams` on the pool (all-or-nothing, as the pool does); their frames are
@@ -88,6 +92,8 @@ public final class MarketService: Service, Sendable {
     }
 
     private func unsubscribed(_ streams: [BinanceStreamName]) {
+        // Diffs a book still held go out before the marker, which stays the last entry.
+        books?.remove(streams.map(\.rawValue))
         let now = WallClock.microseconds()
         state.withLock { state in
             for stream in streams {
@@ -161,9 +167,17 @@ public final class MarketService: Service, Sendable {
         if let name { messagesByKind[name.type.kind]?.increment() }
         guard wanted, let stream = name else { return }
         let normalizer = MarketDataNormalizer(instruments: precisions)
+        let booked = books.map { $0.isBooked(stream) } ?? false
         do {
             try message.bytes.withUnsafeReadableBytes { bytes throws(NormalizationError) in
+                let first = entries.count
                 try normalizer.normalize(frame: bytes, stream: stream, receiveTimeMicroseconds: message.receiveTimeMicroseconds, into: &entries)
+                // A booked stream's update goes through its book, which writes it in order
+                // with the book's snapshots and markers.
+                if booked, let books, entries.count == first + 1 {
+                    let entry = entries.removeLast()
+                    books.diff(frame: bytes, entry: entry, stream: stream, receive: message.receiveTimeMicroseconds)
+                }
             }
         } catch {
             state.withLock { $0.badFrames += 1 }
@@ -179,6 +193,7 @@ public final class MarketService: Service, Sendable {
         guard let name = parsed(stream) else { return }
         entries.append(.gap(stream: name, reason: .overflow, startMicroseconds: since, endMicroseconds: now, timeMicroseconds: now, details: ["dropped": Int64(count)]))
         gap(stream, .overflow, since, now, extra: ["dropped": JSONValue(count)])
+        books?.interrupted([stream])
     }
 
     private func gap(_ stream: String, _ reason: GapReason, _ start: Int64, _ end: Int64, extra: [String: JSONValue] = [:]) {
@@ -214,8 +229,10 @@ public final class MarketService: Service, Sendable {
                 "connection": JSONValue(connection), "streams": JSONValue(streams), "gap_start_us": JSONValue(start), "gap_end_us": JSONValue(end),
             ])
             gaps(streams, .reconnect, start, end, now, into: &entries)
+            books?.interrupted(streams)
         case .rotationGap(_, _, let streams, let start, let end):
             gaps(streams, .rotation, start, end, now, into: &entries)
+            books?.interrupted(streams)
         case .rotated(let connection, let replacement, let streams):
             Metrics.Counter(label: "binance_bridge_rotations_total", dimensions: [("market", market.rawValue)]).increment()
             events.publish(type: "rotation", market: market, ["connection": JSONValue(connection), "replacement": JSONValue(replacement), "streams": JSONValue(streams.count)])

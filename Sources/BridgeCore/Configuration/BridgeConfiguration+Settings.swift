@@ -27,6 +27,14 @@ extension BridgeConfiguration {
         .init("instruments.strict", "false", "reject streams whose symbol is not in the instrument cache", isBoolean: true),
         .init("instruments.sync_on_start", "true", "fetch exchangeInfo at start when the instrument hash is empty", isBoolean: true),
         .init("books.enabled", "false", "keep local order books for diff-depth streams", isBoolean: true),
+        .init("books.symbols", "", "comma-separated symbols (BTCUSDT,ETHUSDT) whose books are kept even when books.enabled is false"),
+        .init("books.exclude", "", "comma-separated symbols whose books are never kept"),
+        .init("books.depth_limit", "1000", "levels per side of REST depth snapshots: 5, 10, 20, 50, 100, 500 or 1000"),
+        .init("books.rest_weight_per_minute", "1200", "REST request weight per clock minute the snapshots may use (Binance allows 2400 per IP)"),
+        .init("books.buffer_events", "2000", "diff events held per stream while its snapshot is awaited (then the oldest are dropped behind an overflow gap)"),
+        .init("books.snapshot_every_updates", "0", "also write a depth_snapshot from the local book every N updates (0: never)"),
+        .init("books.snapshot_every_s", "0", "also write a depth_snapshot from the local book at least every N seconds (0: never)"),
+        .init("books.snapshot_timeout_ms", "10000", "longest wait for one REST depth snapshot before it is retried, milliseconds"),
         .init("pool.max_connections", "20", "WebSocket connections per market (Binance: at most 20 per IP is the seed's rule)"),
         .init("pool.max_streams_per_connection", "200", "streams per connection (1-1024; Binance drops a socket past 1024)"),
         .init("pool.requests_per_second", "5", "SUBSCRIBE/UNSUBSCRIBE and ping messages per second per connection (1-9; Binance closes above 10)"),
@@ -62,6 +70,14 @@ extension BridgeConfiguration {
         case "instruments.strict": String(instruments.strict)
         case "instruments.sync_on_start": String(instruments.syncOnStart)
         case "books.enabled": String(books.enabled)
+        case "books.symbols": books.symbols.sorted().joined(separator: ",")
+        case "books.exclude": books.exclude.sorted().joined(separator: ",")
+        case "books.depth_limit": String(books.depthLimit)
+        case "books.rest_weight_per_minute": String(books.restWeightPerMinute)
+        case "books.buffer_events": String(books.bufferEvents)
+        case "books.snapshot_every_updates": String(books.snapshotEveryUpdates)
+        case "books.snapshot_every_s": String(books.snapshotInterval.components.seconds)
+        case "books.snapshot_timeout_ms": String(books.snapshotTimeout.wholeMilliseconds)
         case "pool.max_connections": String(pool.maxConnections)
         case "pool.max_streams_per_connection": String(pool.maxStreamsPerConnection)
         case "pool.requests_per_second": String(pool.requestsPerSecond)

@@ -84,9 +84,33 @@ public struct BridgeConfiguration: Sendable, Equatable {
     public struct Books: Sendable, Equatable {
         /// Keep books for diff-depth streams (snapshot + diffs, resync on gaps).
         public var enabled = false
+        /// Symbols (upper case) booked even when ``enabled`` is off.
+        public var symbols: Set<String> = []
+        /// Symbols (upper case) never booked.
+        public var exclude: Set<String> = []
+        /// `limit` of REST depth snapshots: 5, 10, 20, 50, 100, 500 or 1000 (Binance's
+        /// largest; a book deeper than it cannot be seen whole).
+        public var depthLimit = 1_000
+        /// REST weight per clock minute the snapshots may use, of Binance's 2,400 per IP
+        /// (shared by both markets and by anything else on the IP).
+        public var restWeightPerMinute = 1_200
+        /// Diff events held per stream while its snapshot is awaited; past it the oldest are
+        /// dropped behind an `overflow` gap marker.
+        public var bufferEvents = 2_000
+        /// A `depth_snapshot` (source `book`) every this many updates applied; 0: never.
+        public var snapshotEveryUpdates = 0
+        /// A `depth_snapshot` (source `book`) at least this often; 0: never.
+        public var snapshotInterval: Duration = .zero
+        /// Longest wait for one REST snapshot before it is retried.
+        public var snapshotTimeout: Duration = .seconds(10)
 
         /// The default: no local books.
         public init() {}
+
+        /// Whether the diff-depth streams of `symbol` (upper case) keep a book.
+        public func isEnabled(symbol: String) -> Bool {
+            !exclude.contains(symbol) && (enabled || symbols.contains(symbol))
+        }
     }
 
     /// Log output (`log.*`).
