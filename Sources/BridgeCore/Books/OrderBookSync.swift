@@ -139,10 +139,14 @@ public struct OrderBookSync<Pending> {
     }
 
     /// The stream's data was interrupted (reconnect, rotation gap, dropped frames): a synced
-    /// book is no longer trusted, the next event starts a new sync. Held events and a held
-    /// snapshot stay: the procedure's checks decide whether they still fit.
+    /// book or a held snapshot is no longer trusted, the next event asks for a new snapshot.
+    /// Held events stay (they are still written; the procedure decides which apply). A
+    /// request already in flight still counts: its snapshot is checked like any other.
     public mutating func interrupted() {
-        if case .synced = phase { phase = .awaitingSnapshot(requested: false) }
+        switch phase {
+        case .synced, .holdingSnapshot: phase = .awaitingSnapshot(requested: false)
+        case .awaitingSnapshot: break
+        }
     }
 
     /// A snapshot that was asked for will not come (it is asked for again on the next event).

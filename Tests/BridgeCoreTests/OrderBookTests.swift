@@ -1,0 +1,249 @@
+import Testing
+@testable import BridgeCore
+
+@Suite("Fixed-point decimals")
+struct FixedPointTests {
+    static func parse(_ text: String, _ decimals: Int) -> (value: Int64, written: Int)? {
+        var text = text
+        return text.withUTF8 { FixedPoint.parse(UnsafeRawBufferPointer($0), 0..<$0.count, decimals: decimals) }
+    }
+
+    @Test func parsesAtTheScale() throws {
+        #expect(Self.parse("67000.10", 2)! == (6_700_010, 2))
+        #expect(Self.parse("67000.10", 4)! == (670_001_000, 2))
+        #expect(Self.parse("67000.1", 2)! == (6_700_010, 1))
+        #expect(Self.parse("5", 3)! == (5_000, 0))
+        #expect(Self.parse("0.000", 3)! == (0, 3))
+        // Trailing zeros beyond the scale are the same number.
+        #expect(Self.parse("1.2300", 2)! == (123, 4))
+    }
+
+    @Test func rejectsWhatItCannotHoldExactly() {
+        #expect(Self.parse("1.234", 2) == nil, "a third significant decimal would be rounded")
+        #expect(Self.parse("-1.0", 2) == nil)
+        #expect(Self.parse("1e5", 2) == nil)
+        #expect(Self.parse("", 2) == nil)
+        #expect(Self.parse(".5", 2) == nil)
+        #expect(Self.parse("1.", 2) == nil)
+        #expect(Self.parse("99999999999.0", 8) == nil, "10¹¹ × 10⁸ does not fit an Int64")
+        #expect(Self.parse("92233720368.54775807", 8)! == (Int64.max, 8))
+    }
+
+    @Test func writesWithTheDecimalsAsked() {
+        #expect(FixedPoint.text(6_700_010, scale: 2, decimals: 2) == "67000.10")
+        #expect(FixedPoint.text(670_001_000, scale: 4, decimals: 2) == "67000.10")
+        #expect(FixedPoint.text(5, scale: 2, decimals: 2) == "0.05")
+        #expect(FixedPoint.text(0, scale: 3, decimals: 3) == "0.000")
+        #expect(FixedPoint.text(42, scale: 0, decimals: 0) == "42")
+        #expect(FixedPoint.text(Int64.max, scale: 8, decimals: 8) == "92233720368.54775807")
+    }
+
+    @Test func roundTripsRandomValues() {
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let decimals = Int.random(in: 0...8, using: &random)
+            let value = Int64.random(in: 0...999_999_999_999, using: &random)
+            let text = FixedPoint.text(value, scale: decimals, decimals: decimals)
+            #expect(Self.parse(text, decimals)?.value == value, "\(text)")
+        }
+    }
+}
+
+@Suite("Order book")
+struct OrderBookTests {
+    /// The book against a dictionary model under random changes near the top (as real
+    /// books change) and far from it; the incremental checksum against a recomputed one.
+    @Test func matchesAReferenceModel() {
+        var book = OrderBook(priceDecimals: 1, quantityDecimals: 3)
+        var bids: [Int64: Int64] = [:]
+        var asks: [Int64: Int64] = [:]
+        var random = SystemRandomNumberGenerator()
+        for step in 0..<20_000 {
+            let isBid = Bool.random(using: &random)
+            // Bids at or below 10_000, asks above: never crossed.
+            let distance = Int64.random(in: 0..<(step % 7 == 0 ? 3_000 : 40), using: &random)
+            let price = isBid ? 10_000 - distance : 10_001 + distance
+            let quantity = Int64.random(in: 0...4, using: &random) == 0 ? 0 : Int64.random(in: 1...5_000, using: &random)
+            book.set(isBid: isBid, price: price, quantity: quantity)
+            if isBid { bids[price] = quantity == 0 ? nil : quantity } else { asks[price] = quantity == 0 ? nil : quantity }
+        }
+        let expectedBids = bids.sorted { $0.key > $1.key }.map { BookLevel(price: $0.key, quantity: $0.value) }
+        let expectedAsks = asks.sorted { $0.key < $1.key }.map { BookLevel(price: $0.key, quantity: $0.value) }
+        #expect(Array(book.bids.bestFirst()) == expectedBids)
+        #expect(Array(book.asks.bestFirst()) == expectedAsks)
+        #expect(book.bids.best == expectedBids.first)
+        #expect(book.checksum == BookChecksum.of(bids: expectedBids, asks: expectedAsks, priceDecimals: 1, quantityDecimals: 3))
+        let rebuilt = OrderBook(lastUpdateId: 1, bids: expectedBids.shuffled(), asks: expectedAsks.shuffled(), priceDecimals: 1, quantityDecimals: 3)
+        #expect(rebuilt.checksum == book.checksum)
+        #expect(rebuilt.bids == book.bids && rebuilt.asks == book.asks)
+    }
+
+    @Test func removingAMissingLevelIsNormalAndQuantitiesAreAbsolute() {
+        var book = OrderBook(priceDecimals: 0, quantityDecimals: 0)
+        book.set(isBid: true, price: 100, quantity: 5)
+        book.set(isBid: true, price: 99, quantity: 0)
+        book.set(isBid: true, price: 100, quantity: 7)
+        #expect(Array(book.bids.bestFirst()) == [BookLevel(price: 100, quantity: 7)])
+        book.set(isBid: true, price: 100, quantity: 0)
+        #expect(book.bids.count == 0)
+        #expect(book.checksum == 0)
+    }
+
+    @Test func checksumIsTheSameAtAnyScale() {
+        let coarse = OrderBook(lastUpdateId: 1, bids: [BookLevel(price: 6_700_010, quantity: 1_500)], asks: [], priceDecimals: 2, quantityDecimals: 3)
+        let fine = OrderBook(lastUpdateId: 1, bids: [BookLevel(price: 67_000_100_000_000, quantity: 150_000_000)], asks: [], priceDecimals: 9, quantityDecimals: 8)
+        #expect(coarse.checksum == fine.checksum)
+        let otherSide = OrderBook(lastUpdateId: 1, bids: [], asks: [BookLevel(price: 6_700_010, quantity: 1_500)], priceDecimals: 2, quantityDecimals: 3)
+        #expect(otherSide.checksum != coarse.checksum)
+    }
+}
+
+@Suite("Depth messages")
+struct DepthMessageTests {
+    static func diff(_ text: String, _ scale: BookScale = BookScale(price: 2, quantity: 3, isInstrumentPrecision: true)) throws -> DepthDiff {
+        let bytes = Array(text.utf8)
+        return try bytes.withUnsafeBytes { try DepthDiff.parse(frame: $0, scale: scale) }
+    }
+
+    @Test func readsADiffInBothFramings() throws {
+        let payload = #"{"e":"depthUpdate","E":1700000000123,"T":1700000000120,"s":"BTCUSDT","U":157,"u":160,"pu":149,"b":[["67000.10","1.500"],["66999.90","0"]],"a":[["67000.20","0.002"]]}"#
+        for frame in [payload, #"{"stream":"btcusdt@depth@100ms","data":"# + payload + "}"] {
+            let diff = try Self.diff(frame)
+            #expect(diff.firstUpdateId == 157 && diff.finalUpdateId == 160 && diff.previousFinalUpdateId == 149)
+            #expect(diff.eventTimeMilliseconds == 1_700_000_000_123 && diff.transactionTimeMilliseconds == 1_700_000_000_120)
+            #expect(diff.bids == [BookLevel(price: 6_700_010, quantity: 1_500), BookLevel(price: 6_699_990, quantity: 0)])
+            #expect(diff.asks == [BookLevel(price: 6_700_020, quantity: 2)])
+            #expect(diff.written == { var w = WrittenDecimals(); w.price = 2; w.quantity = 3; return w }())
+        }
+    }
+
+    @Test func rejectsWhatABookCannotUse() {
+        #expect(throws: DepthMessageError.self) { try Self.diff(#"{"U":1,"u":2,"b":[],"a":[]}"#) }  // no pu
+        #expect(throws: DepthMessageError.self) { try Self.diff(#"{"U":3,"u":2,"pu":1,"b":[],"a":[]}"#) }  // U after u
+        #expect(throws: DepthMessageError.self) { try Self.diff(#"{"U":1,"u":2,"pu":1,"b":[["1.001","1"]],"a":[]}"#) }  // 3 price decimals at scale 2
+        #expect(throws: DepthMessageError.self) { try Self.diff(#"{"U":1,"u":2,"pu":1,"b":[[1.0,"1"]],"a":[]}"#) }  // number, not string
+        #expect(throws: DepthMessageError.self) { try Self.diff(#"{"U":1,"u":2,"pu":1,"b":[["1.0","1"]],"a":[["2.0","1"]"#) }  // truncated
+    }
+
+    @Test func readsARESTSnapshot() throws {
+        let body = Array(#"{"lastUpdateId":1027024,"E":1589436922972,"T":1589436922959,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"]]}"#.utf8)
+        let snapshot = try body.withUnsafeBytes { try DepthSnapshot.parse($0, scale: .fallback) }
+        #expect(snapshot.lastUpdateId == 1_027_024)
+        #expect(snapshot.eventTimeMilliseconds == 1_589_436_922_972)
+        #expect(snapshot.bids == [BookLevel(price: 400_000_000, quantity: 43_100_000_000)])
+        #expect(snapshot.asks == [BookLevel(price: 400_000_200, quantity: 1_200_000_000)])
+        let missing = Array(#"{"bids":[],"asks":[]}"#.utf8)
+        #expect(throws: DepthMessageError.self) { try missing.withUnsafeBytes { _ = try DepthSnapshot.parse($0, scale: .fallback) } }
+    }
+}
+
+@Suite("Order book sync (Binance's procedure)")
+struct OrderBookSyncTests {
+    typealias Sync = OrderBookSync<Int64>
+    static func ids(_ first: Int64, _ final: Int64, _ previous: Int64) -> DepthUpdateIds { DepthUpdateIds(first: first, final: final, previousFinal: previous) }
+
+    @Test func firstEventAsksForTheSnapshotAndStaleEventsAreNotApplied() {
+        var sync = Sync(bufferLimit: 100)
+        guard case .requestSnapshot = sync.diff(Self.ids(100, 110, 99), 110) else { Issue.record("first event"); return }
+        guard case .held = sync.diff(Self.ids(111, 120, 110), 120) else { Issue.record("second event"); return }
+        guard case .held = sync.diff(Self.ids(121, 130, 120), 130) else { Issue.record("third event"); return }
+        // Snapshot at 115: the event 100…110 is stale, 111…120 covers it, 121…130 follows.
+        guard case .synced(let stale, let first, let rest) = sync.snapshot(lastUpdateId: 115) else { Issue.record("snapshot"); return }
+        #expect(stale == [110])
+        #expect(first == 120)
+        #expect(rest.map(\.1) == [130])
+        #expect(sync.phase == .synced(lastFinal: 120))
+        // The caller passes `rest` through diff(): it chains.
+        guard case .apply = sync.diff(rest[0].0, rest[0].1) else { Issue.record("rest"); return }
+        guard case .apply = sync.diff(Self.ids(131, 140, 130), 140) else { Issue.record("next"); return }
+    }
+
+    @Test func aSnapshotAtAnEventBoundaryIsCoveredByThatEvent() {
+        var sync = Sync(bufferLimit: 100)
+        _ = sync.diff(Self.ids(100, 110, 99), 110)
+        _ = sync.diff(Self.ids(111, 120, 110), 120)
+        guard case .synced(let stale, let first, _) = sync.snapshot(lastUpdateId: 110) else { Issue.record("snapshot"); return }
+        #expect(stale.isEmpty && first == 110)
+    }
+
+    @Test func aSnapshotOlderThanEveryHeldEventIsAskedForAgain() {
+        var sync = Sync(bufferLimit: 100)
+        _ = sync.diff(Self.ids(100, 110, 99), 110)
+        guard case .tooOld = sync.snapshot(lastUpdateId: 90) else { Issue.record("snapshot"); return }
+        #expect(sync.held.count == 1)
+        guard case .synced(_, let first, _) = sync.snapshot(lastUpdateId: 105) else { Issue.record("second snapshot"); return }
+        #expect(first == 110)
+    }
+
+    @Test func aSnapshotNewerThanEveryHeldEventWaitsForTheEventThatCoversIt() {
+        var sync = Sync(bufferLimit: 100)
+        _ = sync.diff(Self.ids(100, 110, 99), 110)
+        guard case .holding = sync.snapshot(lastUpdateId: 125) else { Issue.record("snapshot"); return }
+        guard case .held = sync.diff(Self.ids(111, 120, 110), 120) else { Issue.record("stale event"); return }
+        guard case .synced(let stale) = sync.diff(Self.ids(121, 130, 120), 130) else { Issue.record("covering event"); return }
+        #expect(stale == [110, 120])
+        #expect(sync.phase == .synced(lastFinal: 130))
+    }
+
+    @Test func aHeldSnapshotSkippedOverIsTooOld() {
+        var sync = Sync(bufferLimit: 100)
+        _ = sync.diff(Self.ids(100, 110, 99), 110)
+        guard case .holding = sync.snapshot(lastUpdateId: 115) else { Issue.record("snapshot"); return }
+        // Events 111…120 were lost: the next one starts after the snapshot.
+        guard case .snapshotTooOld = sync.diff(Self.ids(121, 130, 120), 130) else { Issue.record("event"); return }
+        #expect(sync.phase == .awaitingSnapshot(requested: true))
+    }
+
+    @Test func aBrokenChainIsAGapWithBothIdsAndTheEventIsHeld() {
+        var sync = Sync(bufferLimit: 100)
+        _ = sync.diff(Self.ids(100, 110, 99), 110)
+        _ = sync.snapshot(lastUpdateId: 105)
+        guard case .sequenceGap(let expected, let got) = sync.diff(Self.ids(131, 140, 130), 140) else { Issue.record("gap"); return }
+        #expect(expected == 110 && got == 130)
+        #expect(sync.held.map(\.pending) == [140])
+        #expect(sync.phase == .awaitingSnapshot(requested: true))
+    }
+
+    @Test func theBufferIsBoundedDroppingTheOldest() {
+        var sync = Sync(bufferLimit: 3)
+        for n in Int64(0)..<3 { _ = sync.diff(Self.ids(n * 10 + 1, n * 10 + 10, n * 10), n) }
+        guard case .overflow(let dropped) = sync.diff(Self.ids(31, 40, 30), 3) else { Issue.record("overflow"); return }
+        #expect(dropped == [0])
+        #expect(sync.held.map(\.pending) == [1, 2, 3])
+    }
+
+    @Test func anInterruptionStartsASyncAgainAtTheNextEvent() {
+        var sync = Sync(bufferLimit: 100)
+        _ = sync.diff(Self.ids(100, 110, 99), 110)
+        _ = sync.snapshot(lastUpdateId: 105)
+        sync.interrupted()
+        guard case .requestSnapshot = sync.diff(Self.ids(200, 210, 199), 210) else { Issue.record("after interruption"); return }
+        #expect(sync.drain() == [210])
+    }
+}
+
+@Suite("REST weight budget")
+struct RESTWeightBudgetTests {
+    @Test func weightsFollowBinancesTable() {
+        #expect([5, 10, 20, 50, 100, 500, 1_000].map(RESTWeightBudget.depthWeight(limit:)) == [2, 2, 2, 2, 5, 10, 20])
+    }
+
+    @Test func spendsTheBudgetThenWaitsForTheNextClockMinute() {
+        var budget = RESTWeightBudget(limitPerMinute: 100)
+        let minute: Int64 = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
+        for _ in 0..<5 { #expect(budget.reserve(20, now: minute + 10) == .send) }
+        #expect(budget.reserve(20, now: minute + 20) == .wait(until: minute + 60_000))
+        #expect(budget.reserve(20, now: minute + 59_999) == .wait(until: minute + 60_000))
+        #expect(budget.reserve(20, now: minute + 60_000) == .send)
+    }
+
+    @Test func binancesCountAndItsPausesWin() {
+        var budget = RESTWeightBudget(limitPerMinute: 100)
+        let minute: Int64 = 1_800_000_000_000 - 1_800_000_000_000 % 60_000
+        budget.reported(used: 95, now: minute + 1)
+        #expect(budget.reserve(20, now: minute + 2) == .wait(until: minute + 60_000))
+        budget.pause(seconds: 120, now: minute + 60_001)
+        #expect(budget.reserve(2, now: minute + 60_002) == .wait(until: minute + 180_001))
+        #expect(budget.reserve(2, now: minute + 180_001) == .send)
+    }
+}
