@@ -130,6 +130,11 @@ final class SimAdminHandler: ChannelInboundHandler {
             return .sequenceGap(market: try market(required: true)!, symbol: try text("symbol"))
         case "refuse-connections":
             return .refuseConnections(seconds: try seconds(required: true)!)
+        case "rest-limit":
+            guard let status = try int("status") else { throw SimFaultError("status is required (429 or 418)") }
+            return .restLimit(status: status, count: try int("count") ?? 1, retryAfter: try int("retry_after") ?? 1)
+        case "stall-rest":
+            return .stallREST(seconds: try seconds(required: true)!)
         case "clear":
             return .clear
         default:

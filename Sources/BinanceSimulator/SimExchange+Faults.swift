@@ -67,8 +67,20 @@ extension SimExchange {
             try Self.validate(seconds)
             refuseUntil = WallClock.milliseconds() + Int64(seconds * 1000)
             return SimFaultOutcome(affected: 0)
+        case .restLimit(let status, let count, let retryAfter):
+            guard status == 429 || status == 418 else { throw SimFaultError("status must be 429 or 418, got \(status)") }
+            guard count > 0, count <= 1_000_000 else { throw SimFaultError("count must be in 1…1000000, got \(count)") }
+            guard retryAfter >= 0, retryAfter <= 86_400 else { throw SimFaultError("retry_after must be in 0…86400, got \(retryAfter)") }
+            restForced = (status, count, retryAfter)
+            return SimFaultOutcome(affected: count)
+        case .stallREST(let seconds):
+            try Self.validate(seconds)
+            restStallUntil = WallClock.milliseconds() + Int64(seconds * 1000)
+            return SimFaultOutcome(affected: 0)
         case .clear:
             refuseUntil = 0
+            restForced = nil
+            restStallUntil = 0
             for end in stallEnds.values { end.cancel() }
             stallEnds.removeAll()
             stalledStreams.removeAll()
@@ -120,6 +132,16 @@ extension SimExchange {
             replayedRecords: replay?.replayed ?? 0,
             replayMalformedLines: replay?.malformedLines ?? 0
         )
+    }
+
+    // MARK: REST faults
+
+    /// The forced status of the next REST answer, if ``SimFault/restLimit(status:count:retryAfter:)`` is armed.
+    func takeForcedRESTStatus() -> (status: Int, retryAfter: Int)? {
+        guard var forced = restForced else { return nil }
+        forced.remaining -= 1
+        restForced = forced.remaining > 0 ? forced : nil
+        return (forced.status, forced.retryAfter)
     }
 
     // MARK: Admission

@@ -29,6 +29,10 @@ final class SimExchange {
     var gapsArmed: [BinanceMarket: Set<String>] = [:]
     /// New connections are closed on accept until this wall-clock ms.
     var refuseUntil: Int64 = 0
+    /// ``SimFault/restLimit(status:count:retryAfter:)``: REST answers still to force.
+    var restForced: (status: Int, remaining: Int, retryAfter: Int)?
+    /// ``SimFault/stallREST(seconds:)``: REST answers are held until this time (ms).
+    var restStallUntil: Int64 = 0
     var eventsWithheld = 0
     var connectionsRefused = 0
     /// WebSocket handshakes per remote address in the current window (attempt limit).

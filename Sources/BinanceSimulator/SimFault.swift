@@ -70,6 +70,12 @@ public enum SimFault: Sendable, Equatable {
     case sequenceGap(market: BinanceMarket, symbol: String)
     /// Close every new TCP connection at once, on both ports, for `seconds`.
     case refuseConnections(seconds: Double)
+    /// Answer the next `count` REST requests (both markets, any endpoint) with `status` —
+    /// `429` (rate limited) or `418` (IP banned) — and `Retry-After: retryAfter` seconds, as
+    /// Binance does past its weight limit; without waiting out a real minute or ban.
+    case restLimit(status: Int, count: Int, retryAfter: Int)
+    /// Hold every REST answer for `seconds` (a slow or hung API: clients time out).
+    case stallREST(seconds: Double)
     /// Lift every lasting fault (stalls, ignored pings, slow writes, refusal).
     case clear
 }

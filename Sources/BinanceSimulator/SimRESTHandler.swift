@@ -32,6 +32,19 @@ final class SimRESTHandler: ChannelInboundHandler, RemovableChannelHandler {
             if rejectHandshake {
                 (status, headers, body) = Self.error(.tooManyRequests, -1003, "Too many connection attempts; retry later.", headers: ["Retry-After": "60", "Connection": "close"])
             }
+            let stalledFor = exchange.restStallUntil - WallClock.milliseconds()
+            if stalledFor > 0, !rejectHandshake {
+                // A hung API: the answer leaves when the stall ends (or never, if the client
+                // gave up and closed first).
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                let (status, headers, body) = (status, headers, body)
+                context.eventLoop.scheduleTask(in: .milliseconds(stalledFor)) {
+                    let context = bound.value
+                    guard context.channel.isActive else { return }
+                    _ = Self.writeJSONResponse(context: context, version: head.version, status: status, headers: headers, body: body)
+                }
+                return
+            }
             let written = Self.writeJSONResponse(context: context, version: head.version, status: status, headers: headers, body: body)
             if rejectHandshake { written.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) } }
         }
@@ -77,6 +90,12 @@ final class SimRESTHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let now = WallClock.milliseconds()
         var headers = HTTPHeaders()
+        if let forced = exchange.takeForcedRESTStatus() {
+            headers.add(name: "Retry-After", value: String(forced.retryAfter))
+            return forced.status == 418
+                ? Self.error(.imATeapot, -1003, "Way too many requests; IP banned (injected). Please use WebSocket Streams for live updates to avoid bans.", headers: headers)
+                : Self.error(.tooManyRequests, -1003, "Too many requests (injected). Please use WebSocket Streams for live updates to avoid polling the API.", headers: headers)
+        }
         switch exchange.charge(weight: weight, now: now) {
         case .allowed(let used):
             headers.add(name: "X-MBX-USED-WEIGHT-1M", value: String(used))
