@@ -56,6 +56,33 @@ struct SimRESTTests {
         }
     }
 
+    @Test func injectedRateLimitsAndStalls() async throws {
+        try await withBinanceSimulator(SimProtocolTests.configuration()) { simulator async throws in
+            try await simulator.inject(.restLimit(status: 429, count: 2, retryAfter: 3))
+            for _ in 0..<2 {
+                let limited = try await Self.get(simulator.ports.usdm, "/fapi/v1/depth?symbol=BTCUSDT&limit=5")
+                #expect(limited.status == 429)
+                #expect((limited.headers["Retry-After"] ?? limited.headers["retry-after"]) as? String == "3")
+                #expect(((limited.json as! [String: Any])["code"] as? NSNumber)?.intValue == -1003)
+            }
+            #expect(try await Self.get(simulator.ports.coinm, "/dapi/v1/depth?symbol=BTCUSD_PERP&limit=5").status == 200)
+            try await simulator.inject(.restLimit(status: 418, count: 1, retryAfter: 120))
+            let banned = try await Self.get(simulator.ports.coinm, "/dapi/v1/ping")
+            #expect(banned.status == 418 && (banned.headers["Retry-After"] ?? banned.headers["retry-after"]) as? String == "120")
+            await #expect(throws: SimFaultError.self) { try await simulator.inject(.restLimit(status: 500, count: 1, retryAfter: 1)) }
+
+            try await simulator.inject(.stallREST(seconds: 1.5))
+            let start = ContinuousClock.now
+            let stalled = try await Self.get(simulator.ports.usdm, "/fapi/v1/ping")
+            let waited = ContinuousClock.now - start
+            #expect(stalled.status == 200)
+            #expect(waited >= .milliseconds(1_300), "answered after \(waited)")
+            let after = ContinuousClock.now
+            _ = try await Self.get(simulator.ports.usdm, "/fapi/v1/ping")
+            #expect(ContinuousClock.now - after < .seconds(1))
+        }
+    }
+
     @Test func requestWeightGives429ThenTeapot() async throws {
         // Keep clear of a minute boundary, where Binance's window (and ours) resets: start
         // with at least 15 s left (a loaded machine was seen to need more than 5).
