@@ -94,4 +94,39 @@ struct ExamplesTests {
             }
         }
     }
+
+    /// The reference book consumer rebuilds BTCUSDT's book from the stream alone — through a
+    /// sequence gap injected while it reads — and ends with the simulator's book.
+    @Test func pythonBookConsumerRebuildsTheSimulatorsBook() async throws {
+        let hasRedisPy = try await run("python3", ["-c", "import redis"]).status == 0
+        #expect(hasRedisPy, "redis-py is missing: scripts/test.sh installs it (pip install redis)")
+        guard hasRedisPy else { return }
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            var configuration = try BridgeHarness.configuration(simulator: simulator, prefix: uniquePrefix())
+            configuration.books.enabled = true
+            configuration.books.snapshotEveryUpdates = 10
+            try await BridgeHarness.with(configuration) { bridge in
+                let stream = "btcusdt@depth@100ms"
+                _ = try await bridge.command(["op": "subscribe", "market": "usdm", "streams": [.string(stream)]])
+                let url = try SharedRedis.urlString()
+                async let consumed = run("python3", [
+                    "examples/python/book_consumer.py", "--redis-url", url, "--stream", "\(bridge.prefix):usdm:\(stream)",
+                    "--from-start", "--updates", "120", "--seconds", "40",
+                ])
+                try await eventually("the book synced") { try await bridge.entries(stream).contains { $0.fields["source"] == "rest" } }
+                try await Task.sleep(for: .seconds(3))
+                try await simulator.inject(.sequenceGap(market: .usdm, symbol: "BTCUSDT"))
+                let result = try await consumed
+                #expect(result.status == 0, "\(result.stdout.prefix(500)) \(result.stderr)")
+                let summary = try #require(JSONValue.parse(Array(result.stdout.utf8)), "\(result.stdout.prefix(500))")
+                #expect(summary["gaps"]?.integer == 1, "the injected gap: \(summary["gaps"]?.text ?? "")")
+                #expect((summary["checked_snapshots"]?.integer ?? 0) >= 3, "it checked the bridge's periodic snapshots")
+                #expect(summary["checksum_mismatches"]?.integer == 0)
+                let lastUpdateId = try #require(summary["last_update_id"]?.integer)
+                let truth = try await simulator.bookChecksum(market: .usdm, symbol: "BTCUSDT", at: lastUpdateId)
+                #expect(truth.map(String.init) == summary["checksum"]?.string, "the consumer's book is the simulator's at \(lastUpdateId)")
+                #expect((summary["bids"]?.array?.count ?? 0) > 100 && (summary["asks"]?.array?.count ?? 0) > 100)
+            }
+        }
+    }
 }
