@@ -58,6 +58,15 @@ let package = Package(
             path: "Benchmarks/Normalize",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "OrderBook",
+            dependencies: [
+                .product(name: "BridgeCore", package: "binance-bridge"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/OrderBook",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -53,6 +53,11 @@ ENTRIES = {
     },
     "depth_update": DEPTH,
     "depth_partial": DEPTH,
+    "depth_snapshot": {
+        "last_update_id": (INT, True), "transaction_time_ms": (INT, False), "source": ({"enum": ["rest", "book"]}, True),
+        "checksum": ({"type": "string", "pattern": "^[0-9]+$"}, True), "bid_levels": (INT, True), "ask_levels": (INT, True),
+        "bids": (LEVELS, True), "asks": (LEVELS, True),
+    },
     "mark_price": {
         "mark_price": (DECIMAL, True), "index_price": (DECIMAL, False), "estimated_settle_price": (DECIMAL, False),
         "funding_rate": (DECIMAL, False), "next_funding_time_ms": (INT, False), "mark_price_moving_avg": (DECIMAL, False),
@@ -196,7 +201,7 @@ REPLY = {
             "required": ["code", "message"]}}, "required": ["error"]},
     ],
 }
-EVENT_TYPES = ["connection_opened", "connection_closed", "reconnected", "subscribed", "unsubscribed", "gap", "stale", "resumed", "rotation", "reply", "bad_command", "error"]
+EVENT_TYPES = ["connection_opened", "connection_closed", "reconnected", "subscribed", "unsubscribed", "gap", "stale", "resumed", "rotation", "reply", "bad_command", "error", "book_synced"]
 EVENT = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": BASE + "event.json",

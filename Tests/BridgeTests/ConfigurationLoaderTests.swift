@@ -271,5 +271,17 @@ struct ConfigurationLoaderTests {
         #expect(configuration.coinm == .init(webSocketURL: "ws://127.0.0.1:19002", restURL: "http://127.0.0.1:19002"))
         #expect(configuration.instruments.syncOnStart)
         #expect(configuration.environment == .mainnet)
+        #expect(configuration.books.enabled && configuration.books.snapshotInterval == .seconds(10))
+    }
+
+    @Test func bookSettings() throws {
+        let configuration = try load(env: ["BRIDGE_BOOKS_SYMBOLS": " btcusdt, BTCUSD_PERP ,", "BRIDGE_BOOKS_DEPTH_LIMIT": "500"], file: try file("books:\n  exclude: ethusdt\n  snapshot_every_s: 5\n"))
+        #expect(configuration.books.symbols == ["BTCUSDT", "BTCUSD_PERP"])
+        #expect(configuration.books.exclude == ["ETHUSDT"])
+        #expect(configuration.books.depthLimit == 500 && configuration.books.snapshotInterval == .seconds(5))
+        #expect(configuration.books.isEnabled(symbol: "BTCUSDT") && !configuration.books.isEnabled(symbol: "SOLUSDT"))
+        expectError(["--books-depth-limit", "7"], key: "books.depth_limit", containing: "expected one of 5, 10, 20, 50, 100, 500, 1000")
+        expectError(["--books-symbols", "BTC USDT"], key: "books.symbols", containing: "comma-separated symbols")
+        expectError(["--books-rest-weight-per-minute", "5000"], key: "books.rest_weight_per_minute", containing: "20…2400")
     }
 }

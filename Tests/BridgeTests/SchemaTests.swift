@@ -26,7 +26,7 @@ struct SchemaTests {
     /// Entry types the simulator's streams produce (plus `raw`, from a normalized payload of
     /// a type the bridge does not model, and the markers).
     static let expectedTypes: Set<String> = [
-        "agg_trade", "trade", "book_ticker", "depth_update", "depth_partial", "mark_price", "kline", "continuous_kline",
+        "agg_trade", "trade", "book_ticker", "depth_update", "depth_partial", "depth_snapshot", "mark_price", "kline", "continuous_kline",
         "liquidation", "ticker", "mini_ticker", "index_price", "contract_info", "composite_index", "asset_index", "raw", "gap", "status",
     ]
 
@@ -44,7 +44,9 @@ struct SchemaTests {
         }
 
         try await withBinanceSimulator(simulator) { simulator in
-            let configuration = try BridgeHarness.configuration(simulator: simulator, prefix: uniquePrefix())
+            var configuration = try BridgeHarness.configuration(simulator: simulator, prefix: uniquePrefix())
+            // BTCUSDT's diff-depth stream keeps a book: `depth_snapshot` entries, `book_synced` events.
+            configuration.books.symbols = ["BTCUSDT"]
             try await BridgeHarness.with(configuration) { bridge in
                 try await withRedisSubscriber(try SharedRedis.configuration(), channels: ["\(bridge.prefix):events"]) { events in
                     var iterator = events.makeAsyncIterator()
@@ -125,7 +127,7 @@ struct SchemaTests {
                         eventTypes.insert(value["type"]?.string ?? "?")
                         try save("event", value)
                     }
-                    #expect(eventTypes.isSuperset(of: ["connection_opened", "connection_closed", "reconnected", "subscribed", "unsubscribed", "gap", "reply", "bad_command"]), "\(eventTypes)")
+                    #expect(eventTypes.isSuperset(of: ["connection_opened", "connection_closed", "reconnected", "subscribed", "unsubscribed", "gap", "reply", "bad_command", "book_synced"]), "\(eventTypes)")
                 }
             }
         }
