@@ -80,7 +80,10 @@ public struct DepthDiff: Sendable, Equatable {
         let payload = BinanceFrame.dataPayload(frame) ?? 0..<frame.count
         var diff = DepthDiff()
         var seen = (first: false, final: false, previous: false, bids: false, asks: false)
-        var reader = JSONReader.Object(frame, range: payload)
+        // Level arrays are read once, by `levels` (deferred: the reader does not scan them).
+        var reader = JSONReader.Object(frame, range: payload, deferringContainers: true)
+        diff.bids.reserveCapacity(32)
+        diff.asks.reserveCapacity(32)
         while let member = reader.next() {
             switch JSONKey(frame, member.key) {
             case firstKey:
@@ -95,10 +98,10 @@ public struct DepthDiff: Sendable, Equatable {
             case eventTimeKey: diff.eventTimeMilliseconds = try integer(frame, member, "E")
             case transactionTimeKey: diff.transactionTimeMilliseconds = try integer(frame, member, "T")
             case bidsKey:
-                try levels(frame, member, scale, into: &diff.bids, &diff.written)
+                reader.resume(after: try levels(frame, member.value.lowerBound, payload.upperBound, scale, into: &diff.bids, &diff.written))
                 seen.bids = true
             case asksKey:
-                try levels(frame, member, scale, into: &diff.asks, &diff.written)
+                reader.resume(after: try levels(frame, member.value.lowerBound, payload.upperBound, scale, into: &diff.asks, &diff.written))
                 seen.asks = true
             default: break
             }
@@ -130,35 +133,59 @@ public struct DepthDiff: Sendable, Equatable {
         return value
     }
 
-    /// Reads `[["price","qty"],…]` at `scale`, appending to `levels`.
+    /// Reads `[["price","qty"],…]` starting at `start` (its `[`) at `scale`, appending to
+    /// `levels`; returns the index after the closing `]`. One pass over the bytes, no
+    /// generic JSON walk: this is the book's hot path.
     static func levels(
-        _ bytes: UnsafeRawBufferPointer, _ member: JSONMember, _ scale: BookScale,
+        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ scale: BookScale,
         into levels: inout [BookLevel], _ written: inout WrittenDecimals
-    ) throws(DepthMessageError) {
-        guard member.kind == .array else { throw DepthMessageError("levels are not an array") }
-        var outer = JSONReader.Array(bytes, range: member.value)
-        while let element = outer.next() {
-            guard element.kind == .array else { throw DepthMessageError("a level is not an array") }
-            var pair = JSONReader.Array(bytes, range: element.range)
-            guard let price = pair.next(), price.kind == .string, let quantity = pair.next(), quantity.kind == .string else {
-                throw DepthMessageError("a level is not [\"price\",\"qty\"]")
+    ) throws(DepthMessageError) -> Int {
+        var index = start
+        guard JSONReader.take(UInt8(ascii: "["), bytes, &index, end) else { throw DepthMessageError("levels are not an array") }
+        JSONReader.skipSpace(bytes, &index, end)
+        if JSONReader.take(UInt8(ascii: "]"), bytes, &index, end) { return index }
+        while true {
+            guard JSONReader.take(UInt8(ascii: "["), bytes, &index, end) else { throw DepthMessageError("a level is not an array") }
+            JSONReader.skipSpace(bytes, &index, end)
+            let price = try quoted(bytes, &index, end)
+            JSONReader.skipSpace(bytes, &index, end)
+            guard JSONReader.take(UInt8(ascii: ","), bytes, &index, end) else { throw DepthMessageError("a level is not [\"price\",\"qty\"]") }
+            JSONReader.skipSpace(bytes, &index, end)
+            let quantity = try quoted(bytes, &index, end)
+            JSONReader.skipSpace(bytes, &index, end)
+            guard JSONReader.take(UInt8(ascii: "]"), bytes, &index, end) else { throw DepthMessageError("a level is not [\"price\",\"qty\"]") }
+            guard let p = FixedPoint.parse(bytes, price, decimals: scale.price) else {
+                throw DepthMessageError("price \(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[price]), as: UTF8.self)) is not a decimal with at most \(scale.price) decimals")
             }
-            // Binance has sent no third element; tolerate one rather than drop the book.
-            while pair.next() != nil {}
-            if pair.failed { throw DepthMessageError("malformed level") }
-            let priceText = (price.range.lowerBound + 1)..<(price.range.upperBound - 1)
-            let quantityText = (quantity.range.lowerBound + 1)..<(quantity.range.upperBound - 1)
-            guard let p = FixedPoint.parse(bytes, priceText, decimals: scale.price) else {
-                throw DepthMessageError("price \(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[priceText]), as: UTF8.self)) is not a decimal with at most \(scale.price) decimals")
-            }
-            guard let q = FixedPoint.parse(bytes, quantityText, decimals: scale.quantity) else {
-                throw DepthMessageError("quantity \(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[quantityText]), as: UTF8.self)) is not a decimal with at most \(scale.quantity) decimals")
+            guard let q = FixedPoint.parse(bytes, quantity, decimals: scale.quantity) else {
+                throw DepthMessageError("quantity \(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[quantity]), as: UTF8.self)) is not a decimal with at most \(scale.quantity) decimals")
             }
             written.price = max(written.price, p.written)
             written.quantity = max(written.quantity, q.written)
             levels.append(BookLevel(price: p.value, quantity: q.value))
+            JSONReader.skipSpace(bytes, &index, end)
+            if JSONReader.take(UInt8(ascii: "]"), bytes, &index, end) { return index }
+            guard JSONReader.take(UInt8(ascii: ","), bytes, &index, end) else { throw DepthMessageError("malformed level array") }
+            JSONReader.skipSpace(bytes, &index, end)
         }
-        if outer.failed { throw DepthMessageError("malformed level array") }
+    }
+
+    /// The contents of a plain (escape-free) JSON string at `index`, which moves past it.
+    @inline(__always)
+    private static func quoted(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, _ end: Int) throws(DepthMessageError) -> Range<Int> {
+        guard JSONReader.take(UInt8(ascii: "\""), bytes, &index, end) else { throw DepthMessageError("a level is not [\"price\",\"qty\"]") }
+        let start = index
+        while index < end {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return start..<(index - 1)
+            }
+            // Decimals have no escapes; anything else is not a price.
+            guard byte != UInt8(ascii: "\\"), byte >= 0x20 else { throw DepthMessageError("malformed level string") }
+            index += 1
+        }
+        throw DepthMessageError("malformed or truncated JSON")
     }
 }
 
@@ -185,7 +212,7 @@ public struct DepthSnapshot: Sendable, Equatable {
     public static func parse(_ body: UnsafeRawBufferPointer, scale: BookScale) throws(DepthMessageError) -> DepthSnapshot {
         var snapshot = DepthSnapshot()
         var seen = (id: false, bids: false, asks: false)
-        var reader = JSONReader.Object(body)
+        var reader = JSONReader.Object(body, deferringContainers: true)
         while let member = reader.next() {
             let key = UnsafeRawBufferPointer(rebasing: body[member.key])
             if key.elementsEqual("lastUpdateId".utf8) {
@@ -196,10 +223,10 @@ public struct DepthSnapshot: Sendable, Equatable {
             } else if key.elementsEqual("T".utf8) {
                 snapshot.transactionTimeMilliseconds = try DepthDiff.integer(body, member, "T")
             } else if key.elementsEqual("bids".utf8) {
-                try DepthDiff.levels(body, member, scale, into: &snapshot.bids, &snapshot.written)
+                reader.resume(after: try DepthDiff.levels(body, member.value.lowerBound, body.count, scale, into: &snapshot.bids, &snapshot.written))
                 seen.bids = true
             } else if key.elementsEqual("asks".utf8) {
-                try DepthDiff.levels(body, member, scale, into: &snapshot.asks, &snapshot.written)
+                reader.resume(after: try DepthDiff.levels(body, member.value.lowerBound, body.count, scale, into: &snapshot.asks, &snapshot.written))
                 seen.asks = true
             }
         }

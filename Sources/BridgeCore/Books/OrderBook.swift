@@ -29,16 +29,30 @@ public struct BookSide: Sendable, Equatable {
     public var best: BookLevel? { levels.last }
 
     /// Index of the first level not worse than `price` (where `price` is or would go).
+    ///
+    /// Galloping from the top (the end): a change `d` levels from the best costs about
+    /// 2·log₂(d) probes in memory next to the top, instead of log₂(count) spread over the
+    /// whole side — almost every change is near the top.
     @inline(__always)
     private func lowerBound(_ price: Int64) -> Int {
-        let isBid = self.isBid
-        return levels.withUnsafeBufferPointer { buffer in
-            var low = 0
-            var high = buffer.count
+        isBid ? Self.lowerBound(levels, price) { $0 < $1 } : Self.lowerBound(levels, price) { $0 > $1 }
+    }
+
+    @inline(__always)
+    private static func lowerBound(_ levels: [BookLevel], _ price: Int64, _ worse: (Int64, Int64) -> Bool) -> Int {
+        levels.withUnsafeBufferPointer { buffer in
+            var high = buffer.count  // every index ≥ high is not worse than `price`
+            var probe = high &- 1
+            var step = 1
+            while probe >= 0, !worse(buffer[probe].price, price) {
+                high = probe
+                probe &-= step
+                step &<<= 1
+            }
+            var low = max(probe &+ 1, 0)  // every index < low is worse
             while low < high {
                 let mid = (low &+ high) &>> 1
-                let level = buffer[mid].price
-                if isBid ? level < price : level > price { low = mid &+ 1 } else { high = mid }
+                if worse(buffer[mid].price, price) { low = mid &+ 1 } else { high = mid }
             }
             return low
         }
@@ -50,13 +64,18 @@ public struct BookSide: Sendable, Equatable {
     @discardableResult
     public mutating func set(price: Int64, quantity: Int64) -> Int64 {
         let index = lowerBound(price)
-        if index < levels.count, levels[index].price == price {
-            let old = levels[index].quantity
-            if quantity > 0 { levels[index].quantity = quantity } else { levels.remove(at: index) }
+        let old = levels.withUnsafeMutableBufferPointer { buffer -> Int64 in
+            guard index < buffer.count, buffer[index].price == price else { return 0 }
+            let old = buffer[index].quantity
+            if quantity > 0 { buffer[index].quantity = quantity }
             return old
         }
-        if quantity > 0 { levels.insert(BookLevel(price: price, quantity: quantity), at: index) }
-        return 0
+        if old != 0 {
+            if quantity == 0 { levels.remove(at: index) }
+        } else if quantity > 0 {
+            levels.insert(BookLevel(price: price, quantity: quantity), at: index)
+        }
+        return old
     }
 
     /// The quantity at `price` (0 if no level).
