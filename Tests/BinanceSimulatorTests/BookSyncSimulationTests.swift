@@ -9,8 +9,9 @@ import Testing
 /// as a dropped message does in production. In-process (no sockets, no Redis: the process
 /// tests in BridgeTests cover those).
 ///
-/// Events per run: `BOOK_SYNC_EVENTS` (default 100,000, about 25 s of a debug build's CPU
-/// per run; `BOOK_SYNC_EVENTS=1000000` is the full million, about 6 minutes).
+/// Events per run: `BOOK_SYNC_EVENTS` (`scripts/test.sh` runs this suite alone, after the rest,
+/// with 1,000,000, about 6 minutes of both cores in a debug build; 100,000 when unset, about 25 s
+/// per run).
 @Suite("Order books against the simulator's market")
 struct BookSyncSimulationTests {
     /// 50 USD-M perpetuals: BTCUSDT's precisions under other names.

@@ -7,6 +7,8 @@ struct ConfigurationTests {
     private static let expectedKeys: Set<String> = Set([
         "redis.url", "redis.prefix", "redis.maxlen", "usdm.ws_url", "usdm.rest_url", "coinm.ws_url", "coinm.rest_url",
         "environment", "api_key", "http.port", "http.host", "instruments.strict", "instruments.sync_on_start", "books.enabled",
+        "books.symbols", "books.exclude", "books.depth_limit", "books.rest_weight_per_minute", "books.buffer_events",
+        "books.snapshot_every_updates", "books.snapshot_every_s", "books.snapshot_timeout_ms",
         "redis.connect_timeout_ms", "redis.command_timeout_ms", "log.level",
         "publisher.buffer_bytes", "publisher.batch_size", "publisher.batch_window_us",
         "pool.max_connections", "pool.max_streams_per_connection", "pool.requests_per_second", "pool.connection_lifetime_s",
