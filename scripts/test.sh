@@ -6,7 +6,14 @@
 # Without arguments, the order-book run over the simulator's market (CPU-bound: both cores
 # for minutes in a debug build) runs after the rest, alone, so the timing-sensitive tests
 # never share the machine with it: BOOK_SYNC_EVENTS diff events per gap rate (default
-# 1,000,000, the issue's figure; about 6 minutes here).
+# 400,000, about 2.5 minutes; BOOK_SYNC_EVENTS=1000000 is the issue's full million, about
+# 6 minutes on a quiet 2-core machine).
+#
+# Swift Testing runs every test at once by default; on a slow 2-core machine the timing
+# assertions of ~60 tests then fail together (seen on 2026-12-02 with the code that passed CI
+# the day before). At most 6 at a time (SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH,
+# overridable) passed all 306 there in 63 s.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-6}"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -36,7 +43,7 @@ if [ "$#" -gt 0 ]; then
 fi
 swift test --skip-build --skip BookSyncSimulationTests || status=$?
 if [ "$status" -eq 0 ]; then
-    echo "==> order books over the simulator's market (BOOK_SYNC_EVENTS=${BOOK_SYNC_EVENTS:-1000000})"
-    BOOK_SYNC_EVENTS="${BOOK_SYNC_EVENTS:-1000000}" swift test --skip-build --filter BookSyncSimulationTests || status=$?
+    echo "==> order books over the simulator's market (BOOK_SYNC_EVENTS=${BOOK_SYNC_EVENTS:-400000})"
+    BOOK_SYNC_EVENTS="${BOOK_SYNC_EVENTS:-400000}" swift test --skip-build --filter BookSyncSimulationTests || status=$?
 fi
 exit "$status"

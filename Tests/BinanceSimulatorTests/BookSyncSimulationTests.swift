@@ -10,8 +10,8 @@ import Testing
 /// tests in BridgeTests cover those).
 ///
 /// Events per run: `BOOK_SYNC_EVENTS` (`scripts/test.sh` runs this suite alone, after the rest,
-/// with 1,000,000, about 6 minutes of both cores in a debug build; 100,000 when unset, about 25 s
-/// per run).
+/// with 400,000, about 2.5 minutes of both cores in a debug build (1,000,000: about 6 minutes);
+/// 100,000 when unset, about 25 s per run).
 @Suite("Order books against the simulator's market")
 struct BookSyncSimulationTests {
     /// 50 USD-M perpetuals: BTCUSDT's precisions under other names.
