@@ -348,11 +348,3 @@ final class SimWebSocketHandler: ChannelInboundHandler {
         reply(id: id, result: "null")
     }
 }
-
-extension TimeAmount {
-    /// Converts a Swift `Duration` (configuration) to NIO's `TimeAmount`.
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

@@ -329,11 +329,3 @@ final class BinanceFrameHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 }
-
-extension TimeAmount {
-    /// A Swift `Duration` (configuration) as NIO's `TimeAmount`.
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

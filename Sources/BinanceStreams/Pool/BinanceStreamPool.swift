@@ -236,7 +236,7 @@ public final class BinanceStreamPool: Sendable {
                 let lifecycle = state.slots[connection.id]?.lifecycle.state
                 let (name, age): (String, Double) =
                     switch lifecycle {
-                    case .open(let since): ("open", Double(Self.microseconds(now - since)) / 1e6)
+                    case .open(let since): ("open", Double((now - since).wholeMicroseconds) / 1e6)
                     case .connecting: ("connecting", 0)
                     case .waitingToConnect, .idle, .none: ("waiting", 0)
                     case .closingToReconnect, .closing, .closed: ("closing", 0)
@@ -537,7 +537,7 @@ public final class BinanceStreamPool: Sendable {
         for event in state.liveness.poll(at: now) {
             switch event {
             case .stale(let stream, let since):
-                output.append(.stale(stream: stream.rawValue, silentForMicroseconds: Self.microseconds(now - since)))
+                output.append(.stale(stream: stream.rawValue, silentForMicroseconds: (now - since).wholeMicroseconds))
             case .resumed(let stream, _):
                 output.append(.resumed(stream: stream.rawValue))
             case .resubscribe(let stream):
@@ -556,10 +556,6 @@ public final class BinanceStreamPool: Sendable {
         return output
     }
 
-    static func microseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
-    }
 
     private func perform(_ work: [Work]) async {
         for item in work {
@@ -785,7 +781,7 @@ public final class BinanceStreamPool: Sendable {
     }
 
     private func wall(_ instant: Instant) -> Int64 {
-        epoch.wall + Self.microseconds(instant - epoch.instant)
+        epoch.wall + (instant - epoch.instant).wholeMicroseconds
     }
 }
 

@@ -35,7 +35,7 @@ public final class BookKeeper: DepthSnapshotConsumer, Sendable {
         self.logger = logger
         engine = Mutex(OrderBookEngine(settings: OrderBookEngine.Settings(
             bufferEvents: settings.bufferEvents, snapshotEveryUpdates: settings.snapshotEveryUpdates,
-            snapshotIntervalMicroseconds: settings.snapshotInterval.microseconds
+            snapshotIntervalMicroseconds: settings.snapshotInterval.wholeMicroseconds
         )))
     }
 
@@ -81,7 +81,7 @@ public final class BookKeeper: DepthSnapshotConsumer, Sendable {
     }
 
     public func snapshotFailed(_ request: DepthSnapshotRequest, code: String, reason: String, retryIn: Duration) {
-        report(code, request.stream, reason, ["retry_in_ms": JSONValue(retryIn.microseconds / 1_000)])
+        report(code, request.stream, reason, ["retry_in_ms": JSONValue(retryIn.wholeMilliseconds)])
     }
 
     /// The streams' data was interrupted (reconnect, rotation gap, frames dropped).
@@ -136,13 +136,5 @@ public final class BookKeeper: DepthSnapshotConsumer, Sendable {
         details["stream"] = JSONValue(stream)
         details["message"] = JSONValue(message)
         events.publish(type: "error", market: market, details)
-    }
-}
-
-extension Duration {
-    /// Whole microseconds.
-    var microseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
 }

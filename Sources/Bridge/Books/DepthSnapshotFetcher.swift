@@ -160,7 +160,7 @@ public final class DepthSnapshotFetcher: Service, Sendable {
         var http = HTTPClientRequest(url: endpoint.restURL("depth") + "?symbol=\(request.symbol)&limit=\(depthLimit)")
         http.method = .GET
         do {
-            let response = try await HTTPClient.shared.execute(http, timeout: .nanoseconds(timeout.nanoseconds))
+            let response = try await HTTPClient.shared.execute(http, timeout: TimeAmount(timeout))
             let body = try await response.body.collect(upTo: 16 << 20)
             let receivedAt = WallClock.microseconds()
             let wallNow = receivedAt / 1_000
@@ -210,13 +210,5 @@ public final class DepthSnapshotFetcher: Service, Sendable {
             state.queue.insert(item, at: 0)
         }
         wake.yield()
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds (for APIs that take `TimeAmount`).
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

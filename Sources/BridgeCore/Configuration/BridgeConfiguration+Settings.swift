@@ -123,9 +123,14 @@ extension BridgeConfiguration {
 }
 
 extension Duration {
-    /// Whole milliseconds, for rendering the `_ms` settings.
-    var wholeMilliseconds: Int64 {
+    /// Whole milliseconds, rounded down (the `_ms` settings).
+    public var wholeMilliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Whole microseconds, rounded down (the `_us` fields and the pool's clocks).
+    public var wholeMicroseconds: Int64 {
+        components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000
     }
 }
 
