@@ -107,13 +107,7 @@ public final class BookKeeper: DepthSnapshotConsumer, Sendable {
         for notice in output.notices {
             switch notice {
             case .gap(let stream, let reason, let start, let end, let extra):
-                Metrics.Counter(label: "binance_bridge_gaps_total", dimensions: [("reason", reason.rawValue)]).increment()
-                var details = extra.mapValues { JSONValue($0) }
-                details["stream"] = JSONValue(stream)
-                details["reason"] = JSONValue(reason.rawValue)
-                details["gap_start_us"] = JSONValue(start)
-                details["gap_end_us"] = JSONValue(end)
-                events.publish(type: "gap", market: market, details)
+                events.gap(market: market, stream: stream, reason: reason, start: start, end: end, extra.mapValues { JSONValue($0) })
             case .synced(let stream, let lastUpdateId, let syncs, let stale):
                 Metrics.Counter(label: "binance_bridge_book_syncs_total", dimensions: [("market", market.rawValue)]).increment()
                 events.publish(type: "book_synced", market: market, [

@@ -40,6 +40,19 @@ public final class BridgeEvents: Service, Sendable {
         publish(text: JSONValue.object(object).text)
     }
 
+    /// The `gap` event of a gap marker written into `stream` (and its
+    /// `binance_bridge_gaps_total{reason}` count): every writer of gap markers reports them
+    /// alike.
+    public func gap(market: BinanceMarket, stream: String, reason: GapReason, start: Int64, end: Int64, _ extra: [String: JSONValue] = [:]) {
+        Counter(label: "binance_bridge_gaps_total", dimensions: [("reason", reason.rawValue)]).increment()
+        var details = extra
+        details["stream"] = JSONValue(stream)
+        details["reason"] = JSONValue(reason.rawValue)
+        details["gap_start_us"] = JSONValue(start)
+        details["gap_end_us"] = JSONValue(end)
+        publish(type: "gap", market: market, details)
+    }
+
     /// Publishes one JSON text as it is.
     public func publish(text: String) {
         let accepted = state.withLock { state -> Bool in

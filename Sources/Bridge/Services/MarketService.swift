@@ -198,13 +198,7 @@ public final class MarketService: Service, Sendable {
 
     private func gap(_ stream: String, _ reason: GapReason, _ start: Int64, _ end: Int64, extra: [String: JSONValue] = [:]) {
         state.withLock { $0.gaps += 1 }
-        Metrics.Counter(label: "binance_bridge_gaps_total", dimensions: [("reason", reason.rawValue)]).increment()
-        var details = extra
-        details["stream"] = JSONValue(stream)
-        details["reason"] = JSONValue(reason.rawValue)
-        details["gap_start_us"] = JSONValue(start)
-        details["gap_end_us"] = JSONValue(end)
-        events.publish(type: "gap", market: market, details)
+        events.gap(market: market, stream: stream, reason: reason, start: start, end: end, extra)
     }
 
     /// A `gap` marker in each of `streams` (still wanted) and its event.
