@@ -104,7 +104,7 @@ struct BookSyncSimulationTests {
                 entry.appendField("u", final)
                 var output = OrderBookEngine.Output()
                 bytes.withUnsafeBytes { frame in
-                    engine.diff(frame: frame, entry: entry, stream: names[stream]!, receive: now * 1_000, precision: precision[names[stream]!.contractSymbol!], into: &output)
+                    engine.diff(frame: frame, entry: entry, stream: names[stream]!, receive: now * 1_000, precision: { precision[names[stream]!.contractSymbol!] }, into: &output)
                 }
                 try record(output)
             }

@@ -58,8 +58,9 @@ public final class BookKeeper: DepthSnapshotConsumer, Sendable {
     func diff(frame: UnsafeRawBufferPointer, entry: StreamEntry, stream: BinanceStreamName, receive: Int64) {
         let output = engine.withLock { engine in
             var output = OrderBookEngine.Output()
-            let precision = stream.contractSymbol.flatMap { instruments.precisions.precision(of: $0, in: market) }
-            engine.diff(frame: frame, entry: entry, stream: stream, receive: receive, precision: precision, into: &output)
+            engine.diff(frame: frame, entry: entry, stream: stream, receive: receive, precision: {
+                stream.contractSymbol.flatMap { instruments.precisions.precision(of: $0, in: market) }
+            }, into: &output)
             publisher.enqueue(&output.entries)
             return output
         }

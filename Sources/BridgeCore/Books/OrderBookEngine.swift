@@ -126,12 +126,13 @@ public struct OrderBookEngine: Sendable {
     // MARK: Diffs
 
     /// One diff-depth frame of `stream` and its normalized `depth_update` entry. A book is
-    /// made at the first frame, at the scale of `precision` (the instrument's, if known).
+    /// made at the first frame, at the scale of `precision` (the instrument's, if known; asked
+    /// for only then, not per frame).
     public mutating func diff(
-        frame: UnsafeRawBufferPointer, entry: StreamEntry, stream: BinanceStreamName, receive: Int64, precision: InstrumentPrecision?,
+        frame: UnsafeRawBufferPointer, entry: StreamEntry, stream: BinanceStreamName, receive: Int64, precision: () -> InstrumentPrecision?,
         into output: inout Output
     ) {
-        var book = books[stream.rawValue] ?? Self.newBook(stream, precision, settings)
+        var book = books[stream.rawValue] ?? Self.newBook(stream, precision(), settings)
         do throws(DepthMessageError) {
             let diff = try DepthDiff.parse(frame: frame, scale: book.scale)
             let ids = DepthUpdateIds(first: diff.firstUpdateId, final: diff.finalUpdateId, previousFinal: diff.previousFinalUpdateId)
