@@ -192,21 +192,6 @@ public final class BinanceSimulator: Sendable {
         try await onExchange { $0.feeds[market]?.model(for: symbol)?.book.checksum(at: updateId) }
     }
 
-    /// The simulator's whole book of `symbol` now (best first), its last update id, and its
-    /// price and quantity decimals.
-    public func book(market: BinanceMarket, symbol: String) async throws -> SimBookView? {
-        try await onExchange { exchange in
-            exchange.feeds[market]?.model(for: symbol).map { model in
-                SimBookView(
-                    lastUpdateId: model.book.lastUpdateId, checksum: model.book.checksum,
-                    bids: model.book.bids.map { BookLevel(price: $0.price, quantity: $0.quantity) },
-                    asks: model.book.asks.map { BookLevel(price: $0.price, quantity: $0.quantity) },
-                    priceDecimals: model.instrument.price.decimals, quantityDecimals: model.instrument.quantity.decimals
-                )
-            }
-        }
-    }
-
     /// Connections, counters and active faults.
     public func status() async throws -> SimStatus {
         try await onExchange { $0.status() }
@@ -216,19 +201,6 @@ public final class BinanceSimulator: Sendable {
     public func flushGroundTruth() async throws {
         try await onExchange { $0.groundTruth?.flush() }
     }
-}
-
-/// A copy of one of the simulator's books.
-public struct SimBookView: Sendable, Equatable {
-    public var lastUpdateId: Int64
-    /// ``BookChecksum`` of every level.
-    public var checksum: UInt64
-    /// Best first.
-    public var bids: [BookLevel]
-    /// Best first.
-    public var asks: [BookLevel]
-    public var priceDecimals: Int
-    public var quantityDecimals: Int
 }
 
 /// Runs `body` with a started simulator and stops it afterwards.
