@@ -69,7 +69,7 @@ public final class MarketService: Service, Sendable {
     }
 
     public var statistics: Statistics {
-        let bookGaps = books.map { $0.statistics.sequenceGaps } ?? 0
+        let bookGaps = books.map { $0.statistics.gapMarkers } ?? 0
         return state.withLock { Statistics(messagesIn: $0.messagesIn, badFrames: $0.badFrames, gaps: $0.gaps + bookGaps) }
     }
 

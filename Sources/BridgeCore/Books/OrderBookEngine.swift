@@ -77,6 +77,8 @@ public struct OrderBookEngine: Sendable {
         public var syncs = 0
         /// `pu` breaks.
         public var sequenceGaps = 0
+        /// `gap` markers written (sequence and overflow).
+        public var gapMarkers = 0
         /// Held diffs dropped for the buffer bound.
         public var overflowDropped = 0
         /// `depth_snapshot` entries written.
@@ -168,6 +170,7 @@ public struct OrderBookEngine: Sendable {
             output.requests.append(book.stream)
         case .sequenceGap(let expected, let got):
             statistics.sequenceGaps += 1
+            statistics.gapMarkers += 1
             let start = book.lastApplied ?? pending.receive
             output.entries.append(.gap(
                 stream: book.stream, reason: .sequence, startMicroseconds: start, endMicroseconds: pending.receive, timeMicroseconds: pending.receive,
@@ -180,6 +183,7 @@ public struct OrderBookEngine: Sendable {
             output.requests.append(book.stream)
         case .overflow(let dropped):
             statistics.overflowDropped += dropped.count
+            statistics.gapMarkers += 1
             let start = dropped.first?.receive ?? pending.receive
             let end = dropped.last?.receive ?? pending.receive
             output.entries.append(.gap(
