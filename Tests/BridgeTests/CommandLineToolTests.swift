@@ -99,6 +99,26 @@ struct CommandLineToolTests {
         #expect(kill(try #require(pid), 0) != 0, "the demo's redis-server \(pid.map(String.init) ?? "?") is gone")
     }
 
+    /// A demo killed outright (no chance to clean up) still takes its redis-server with it.
+    @Test func aKilledDemoTakesItsRedisServerWithIt() async throws {
+        let demo = try BridgeProcess(arguments: ["demo", "--seconds", "60"], environment: ["BRIDGE_REDIS_URL": "redis://127.0.0.1:1/0"])
+        var pid: Int32?
+        try await eventually("the demo started its redis-server", timeout: .seconds(30)) {
+            pid = demo.standardOutput.split(separator: "\n").first { $0.hasPrefix("redis-server pid ") }.flatMap { Int32($0.split(separator: " ")[2]) }
+            return pid != nil
+        }
+        let server = try #require(pid)
+        #expect(kill(server, 0) == 0, "redis-server \(server) runs")
+        demo.signal(SIGKILL)
+        do {
+            try await eventually("redis-server \(server) is gone", timeout: .seconds(10)) { kill(server, 0) != 0 }
+        } catch {
+            kill(server, SIGKILL)  // ours, still running: do not leave it behind
+            throw error
+        }
+        _ = try await Self.finish(demo, within: .seconds(10))
+    }
+
     /// Waits (Task.sleep, bounded) for `process` to exit; its status and standard output.
     static func finish(_ process: BridgeProcess, within timeout: Duration) async throws -> (Int32, String) {
         let deadline = ContinuousClock.now + timeout
