@@ -178,6 +178,11 @@ RESULTS = {
             "market": MARKET, "id": {"type": "integer"}, "route": {"type": "string"}, "streams": {"type": "integer"},
             "state": {"enum": ["open", "connecting", "waiting", "closing"]}, "age_s": {"type": "integer"}},
             "required": ["market", "id", "route", "streams", "state", "age_s"]}},
+        "books": {"type": "array", "items": {"type": "object", "properties": {
+            "market": MARKET, "stream": {"type": "string"}, "synced": {"type": "boolean"}, "last_update_id": {"type": "integer"},
+            "bid_levels": {"type": "integer", "minimum": 0}, "ask_levels": {"type": "integer", "minimum": 0},
+            "buffered_events": {"type": "integer", "minimum": 0}, "syncs": {"type": "integer", "minimum": 0}},
+            "required": ["market", "stream", "synced", "last_update_id", "bid_levels", "ask_levels", "buffered_events", "syncs"]}},
         "streams": {"type": "integer"}, "messages_in": {"type": "integer"}, "entries_out": {"type": "integer"},
         "gaps": {"type": "integer"}, "redis": {"enum": ["ok", "errors"]}, "last_error": {"type": "string"}},
         "required": ["version", "started_at_us", "uptime_s", "connections", "streams", "messages_in", "entries_out", "gaps", "redis"]},

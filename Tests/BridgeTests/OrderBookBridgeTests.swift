@@ -110,6 +110,15 @@ struct OrderBookBridgeTests {
                     let book = try #require(bridge.components.coordinator.markets[.usdm]?.books?.book(stream))
                     #expect(try await simulator.bookChecksum(market: .usdm, symbol: symbol, at: book.lastUpdateId) == book.checksum)
                 }
+                // `status` lists each book: synced, deep, and how often it synced.
+                let status = try await bridge.command(["op": "status"])
+                let books = try #require(status["result"]?["books"]?.array, "\(status.text)")
+                #expect(books.compactMap { $0["stream"]?.string } == streams.sorted())
+                for book in books {
+                    #expect(book["market"] == "usdm" && book["synced"] == true, "\(book.text)")
+                    #expect((book["bid_levels"]?.integer ?? 0) > 0 && (book["ask_levels"]?.integer ?? 0) > 0 && (book["last_update_id"]?.integer ?? 0) > 0, "\(book.text)")
+                    #expect(book["syncs"]?.integer == (book["stream"] == "ethusdt@depth@100ms" ? 2 : 1), "\(book.text)")
+                }
             }
         }
     }

@@ -268,8 +268,16 @@ public final class BridgeCoordinator: Sendable {
         var messagesIn = 0
         var gaps = 0
         var rotations = 0
+        var books: [JSONValue] = []
         for market in BinanceMarket.allCases {
             guard let service = markets[market] else { continue }
+            for book in service.books?.books ?? [] {
+                books.append([
+                    "market": JSONValue(market.rawValue), "stream": JSONValue(book.stream), "synced": JSONValue(book.synced),
+                    "last_update_id": JSONValue(book.lastUpdateId), "bid_levels": JSONValue(book.bidLevels), "ask_levels": JSONValue(book.askLevels),
+                    "buffered_events": JSONValue(book.held), "syncs": JSONValue(book.syncs),
+                ])
+            }
             streams += service.pool.subscriptionCount
             rotations += service.pool.rotationCount
             let statistics = service.statistics
@@ -289,6 +297,7 @@ public final class BridgeCoordinator: Sendable {
             "started_at_us": JSONValue(startedAtMicroseconds),
             "uptime_s": JSONValue(Int((WallClock.microseconds() - startedAtMicroseconds) / 1_000_000)),
             "connections": .array(connections),
+            "books": .array(books),
             "streams": JSONValue(streams),
             "messages_in": JSONValue(messagesIn),
             "entries_out": JSONValue(publisher.written),
