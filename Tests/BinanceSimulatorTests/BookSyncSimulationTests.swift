@@ -39,7 +39,7 @@ struct BookSyncSimulationTests {
         let names = try Dictionary(uniqueKeysWithValues: streams.map { ($0, try BinanceStreamName($0, market: .usdm)) })
         let wanted = Set(streams)
         let precision = Dictionary(uniqueKeysWithValues: Self.instruments.map { instrument in
-            (instrument.symbol, InstrumentPrecision(priceDecimals: DecimalText.decimals(of: instrument.tickSizeText)!, quantityDecimals: DecimalText.decimals(of: instrument.stepSizeText) ?? 0))
+            (instrument.symbol, InstrumentPrecision(tickSize: instrument.tickSizeText, stepSize: instrument.stepSizeText))
         })
         // The events to lose: exactly the rate asked for, at seeded positions.
         var random = SimRandom(seed: UInt64(gapsPerMillion * 10), stream: 1)

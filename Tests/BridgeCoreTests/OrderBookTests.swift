@@ -52,30 +52,87 @@ struct FixedPointTests {
 @Suite("Order book")
 struct OrderBookTests {
     /// The book against a dictionary model under random changes near the top (as real
-    /// books change) and far from it; the incremental checksum against a recomputed one.
-    @Test func matchesAReferenceModel() {
-        var book = OrderBook(priceDecimals: 1, quantityDecimals: 3)
+    /// books change) and far from it, while the mid price drifts and sometimes jumps (the
+    /// ladder is laid out again when the top moves past its headroom or its middle, and
+    /// sides empty and refill); the incremental checksum against a recomputed one. With no
+    /// tick (no ladder: every level sorted), a one-unit tick, and a tick of 5 units.
+    @Test(arguments: [Int64(0), 1, 5])
+    func matchesAReferenceModel(tick: Int64) {
+        var book = OrderBook(priceDecimals: 1, quantityDecimals: 3, priceTick: tick)
         var bids: [Int64: Int64] = [:]
         var asks: [Int64: Int64] = [:]
         var random = SystemRandomNumberGenerator()
-        for step in 0..<20_000 {
-            let isBid = Bool.random(using: &random)
-            // Bids at or below 10_000, asks above: never crossed.
-            let distance = Int64.random(in: 0..<(step % 7 == 0 ? 3_000 : 40), using: &random)
-            let price = isBid ? 10_000 - distance : 10_001 + distance
-            let quantity = Int64.random(in: 0...4, using: &random) == 0 ? 0 : Int64.random(in: 1...5_000, using: &random)
-            book.set(isBid: isBid, price: price, quantity: quantity)
-            if isBid { bids[price] = quantity == 0 ? nil : quantity } else { asks[price] = quantity == 0 ? nil : quantity }
+        let step = max(tick, 1)
+        var mid: Int64 = 1_000_000
+        func check(_ at: Int) {
+            let expectedBids = bids.sorted { $0.key > $1.key }.map { BookLevel(price: $0.key, quantity: $0.value) }
+            let expectedAsks = asks.sorted { $0.key < $1.key }.map { BookLevel(price: $0.key, quantity: $0.value) }
+            #expect(book.bids.bestFirst() == expectedBids, "bids at step \(at), tick \(tick)")
+            #expect(book.asks.bestFirst() == expectedAsks, "asks at step \(at), tick \(tick)")
+            #expect(book.bids.levels == expectedBids.reversed() && book.asks.levels == expectedAsks.reversed())
+            #expect(book.bids.best == expectedBids.first && book.asks.best == expectedAsks.first)
+            #expect(book.bids.count == expectedBids.count && book.asks.count == expectedAsks.count)
+            #expect(book.bids.bestFirst(limit: 5) == Array(expectedBids.prefix(5)))
+            #expect(book.checksum == BookChecksum.of(bids: expectedBids, asks: expectedAsks, priceDecimals: 1, quantityDecimals: 3))
         }
-        let expectedBids = bids.sorted { $0.key > $1.key }.map { BookLevel(price: $0.key, quantity: $0.value) }
-        let expectedAsks = asks.sorted { $0.key < $1.key }.map { BookLevel(price: $0.key, quantity: $0.value) }
-        #expect(Array(book.bids.bestFirst()) == expectedBids)
-        #expect(Array(book.asks.bestFirst()) == expectedAsks)
-        #expect(book.bids.best == expectedBids.first)
-        #expect(book.checksum == BookChecksum.of(bids: expectedBids, asks: expectedAsks, priceDecimals: 1, quantityDecimals: 3))
-        let rebuilt = OrderBook(lastUpdateId: 1, bids: expectedBids.shuffled(), asks: expectedAsks.shuffled(), priceDecimals: 1, quantityDecimals: 3)
+        for index in 0..<40_000 {
+            switch index % 5_000 {
+            case 4_999: mid += Int64.random(in: -3_000...3_000, using: &random) * step  // a jump
+            case 2_500: // a side emptied, then refilled from the changes that follow
+                for price in bids.keys { book.set(isBid: true, price: price, quantity: 0) }
+                bids = [:]
+            default: if index % 50 == 0 { mid += Int64.random(in: -3...3, using: &random) * step }
+            }
+            let isBid = Bool.random(using: &random)
+            let distance = Int64.random(in: 0..<(index % 7 == 0 ? 3_000 : 60), using: &random)
+            let price = isBid ? mid - distance * step : mid + step + distance * step
+            let quantity = Int64.random(in: 0...3, using: &random) == 0 ? 0 : Int64.random(in: 1...5_000, using: &random)
+            let before = (isBid ? bids[price] : asks[price]) ?? 0
+            #expect(isBid ? book.bids.quantity(at: price) == before : book.asks.quantity(at: price) == before, "quantity(at:) before the change")
+            book.set(isBid: isBid, price: price, quantity: quantity)
+            #expect(isBid ? book.bids.quantity(at: price) == quantity : book.asks.quantity(at: price) == quantity, "quantity(at:) after the change")
+            if isBid { bids[price] = quantity == 0 ? nil : quantity } else { asks[price] = quantity == 0 ? nil : quantity }
+            if index % 4_000 == 3_999 { check(index) }
+        }
+        check(40_000)
+        let rebuilt = OrderBook(
+            lastUpdateId: 1, bids: bids.map { BookLevel(price: $0.key, quantity: $0.value) }, asks: asks.map { BookLevel(price: $0.key, quantity: $0.value) },
+            priceDecimals: 1, quantityDecimals: 3, priceTick: tick
+        )
         #expect(rebuilt.checksum == book.checksum)
         #expect(rebuilt.bids == book.bids && rebuilt.asks == book.asks)
+    }
+
+    /// `set` returns the quantity the level had, on the ladder and deep.
+    @Test func setReturnsTheOldQuantity() {
+        var side = BookSide(isBid: true, tick: 10)
+        #expect(side.set(price: 10_000, quantity: 5) == 0)
+        #expect(side.set(price: 10_000, quantity: 7) == 5)
+        #expect(side.set(price: 10_000 - 10 * 5_000, quantity: 3) == 0)  // deep
+        #expect(side.set(price: 10_000 - 10 * 5_000, quantity: 0) == 3)
+        #expect(side.set(price: 10_000, quantity: 0) == 7)
+        #expect(side.count == 0 && side.best == nil)
+    }
+
+    /// A price off the tick grid (an instrument whose tick changed, a wrong tick) costs the
+    /// side its ladder, never a level.
+    @Test func aPriceOffTheGridKeepsEveryLevel() {
+        var side = BookSide(isBid: false, tick: 10)
+        side.replace(with: [BookLevel(price: 1_000, quantity: 1), BookLevel(price: 1_010, quantity: 2), BookLevel(price: 900_000, quantity: 3)])
+        #expect(side.tick == 10)
+        side.set(price: 1_005, quantity: 4)
+        #expect(side.tick == 0, "the ladder is given up")
+        #expect(side.bestFirst() == [BookLevel(price: 1_000, quantity: 1), BookLevel(price: 1_005, quantity: 4), BookLevel(price: 1_010, quantity: 2), BookLevel(price: 900_000, quantity: 3)])
+        side.set(price: 1_000, quantity: 0)
+        #expect(side.best == BookLevel(price: 1_005, quantity: 4))
+    }
+
+    /// The tick of an instrument, in units of its price decimals.
+    @Test func instrumentPrecisionReadsTheTick() {
+        #expect(InstrumentPrecision(tickSize: "0.10", stepSize: "0.001") == InstrumentPrecision(priceDecimals: 1, quantityDecimals: 3, priceTick: 1))
+        #expect(InstrumentPrecision(tickSize: "0.5", stepSize: "1") == InstrumentPrecision(priceDecimals: 1, quantityDecimals: 0, priceTick: 5))
+        #expect(InstrumentPrecision(tickSize: "0.00005", stepSize: "1").priceTick == 5)
+        #expect(InstrumentPrecision(tickSize: "0.00005", stepSize: "1").priceDecimals == 5)
     }
 
     @Test func removingAMissingLevelIsNormalAndQuantitiesAreAbsolute() {

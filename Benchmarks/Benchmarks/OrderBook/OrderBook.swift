@@ -27,7 +27,7 @@ let benchmarks: @Sendable () -> Void = {
     let events: [(bids: [BookLevel], asks: [BookLevel])] = (0..<4_096).map { _ in
         ((0..<10).map { _ in change(isBid: true) }, (0..<10).map { _ in change(isBid: false) })
     }
-    let start = OrderBook(lastUpdateId: 1, bids: bids, asks: asks, priceDecimals: 2, quantityDecimals: 3)
+    let start = OrderBook(lastUpdateId: 1, bids: bids, asks: asks, priceDecimals: 2, quantityDecimals: 3, priceTick: tick)
 
     Benchmark(
         "book apply (20 levels, 1000+1000-level book)",

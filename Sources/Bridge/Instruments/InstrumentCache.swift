@@ -25,10 +25,7 @@ public struct Instrument: Sendable, Equatable {
 
     /// Decimals entries are formatted with (from the tick and step sizes, protocol §6).
     public var precision: InstrumentPrecision {
-        InstrumentPrecision(
-            priceDecimals: DecimalText.decimals(of: tickSize) ?? pricePrecision,
-            quantityDecimals: DecimalText.decimals(of: stepSize) ?? quantityPrecision
-        )
+        InstrumentPrecision(tickSize: tickSize, stepSize: stepSize, fallbackDecimals: (pricePrecision, quantityPrecision))
     }
 
     /// The hash value: the contract's field names.

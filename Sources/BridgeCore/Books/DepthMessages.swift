@@ -8,11 +8,14 @@ public struct BookScale: Sendable, Equatable, Hashable {
     /// Whether these are the instrument's own precisions (entries are then written at them);
     /// otherwise levels are written with the decimals Binance used.
     public var isInstrumentPrecision: Bool
+    /// The instrument's tick in price units (0: unknown).
+    public var tick: Int64
 
-    public init(price: Int, quantity: Int, isInstrumentPrecision: Bool) {
+    public init(price: Int, quantity: Int, isInstrumentPrecision: Bool, tick: Int64 = 0) {
         self.price = price
         self.quantity = quantity
         self.isInstrumentPrecision = isInstrumentPrecision
+        self.tick = tick
     }
 
     /// 8 decimals each: every Binance futures tick and step size has at most 8, and 10¹⁰ of
@@ -22,7 +25,7 @@ public struct BookScale: Sendable, Equatable, Hashable {
     /// The instrument's precision, or the fallback.
     public init(_ precision: InstrumentPrecision?) {
         if let precision {
-            self.init(price: precision.priceDecimals, quantity: precision.quantityDecimals, isInstrumentPrecision: true)
+            self.init(price: precision.priceDecimals, quantity: precision.quantityDecimals, isInstrumentPrecision: true, tick: precision.priceTick)
         } else {
             self = .fallback
         }

@@ -155,7 +155,7 @@ public struct OrderBookEngine: Sendable {
         let scale = BookScale(precision)
         return Book(
             stream: stream, symbol: stream.contractSymbol ?? "", scale: scale, sync: OrderBookSync(bufferLimit: settings.bufferEvents),
-            book: OrderBook(priceDecimals: scale.price, quantityDecimals: scale.quantity)
+            book: OrderBook(priceDecimals: scale.price, quantityDecimals: scale.quantity, priceTick: scale.tick)
         )
     }
 
@@ -234,7 +234,8 @@ public struct OrderBookEngine: Sendable {
     /// The book takes `snapshot`: its entry, then the stale held diffs (written, not applied).
     private mutating func synced(_ book: inout Book, _ snapshot: DepthSnapshot, receivedAt: Int64, stale: [Pending], _ output: inout Output) {
         book.book = OrderBook(
-            lastUpdateId: snapshot.lastUpdateId, bids: snapshot.bids, asks: snapshot.asks, priceDecimals: book.scale.price, quantityDecimals: book.scale.quantity
+            lastUpdateId: snapshot.lastUpdateId, bids: snapshot.bids, asks: snapshot.asks, priceDecimals: book.scale.price, quantityDecimals: book.scale.quantity,
+            priceTick: book.scale.tick
         )
         book.written.merge(snapshot.written)
         book.syncs += 1

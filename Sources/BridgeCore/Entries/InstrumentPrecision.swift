@@ -9,10 +9,22 @@ public struct InstrumentPrecision: Sendable, Equatable, Hashable {
     public var priceDecimals: Int
     /// Decimals of the step size (`0.001` → 3).
     public var quantityDecimals: Int
+    /// The tick size in units of `priceDecimals` (`0.10` → 1, `0.5` → 5); 0 when unknown. Order
+    /// books lay their top levels out on this grid.
+    public var priceTick: Int64
 
-    public init(priceDecimals: Int, quantityDecimals: Int) {
+    public init(priceDecimals: Int, quantityDecimals: Int, priceTick: Int64 = 0) {
         self.priceDecimals = priceDecimals
         self.quantityDecimals = quantityDecimals
+        self.priceTick = priceTick
+    }
+
+    /// From Binance's `tickSize` and `stepSize` (`"0.10"`, `"0.001"`); `fallbackDecimals` when
+    /// a text has no readable decimals.
+    public init(tickSize: String, stepSize: String, fallbackDecimals: (price: Int, quantity: Int) = (8, 8)) {
+        let priceDecimals = DecimalText.decimals(of: tickSize) ?? fallbackDecimals.price
+        let tick = Array(tickSize.utf8).withUnsafeBytes { FixedPoint.parse($0, 0..<$0.count, decimals: priceDecimals)?.value } ?? 0
+        self.init(priceDecimals: priceDecimals, quantityDecimals: DecimalText.decimals(of: stepSize) ?? fallbackDecimals.quantity, priceTick: tick)
     }
 }
 
