@@ -156,7 +156,9 @@ public struct BookSide: Sendable {
         case .aboveLadder:
             guard quantity > 0 else { return 0 }  // nothing is better than the anchor
             layOut(best: price)
-            return set(price: price, quantity: quantity)
+            if case .slot = place(price) { return set(price: price, quantity: quantity) }
+            dropLadder()  // a price at the edge of Int64, where the anchor's arithmetic wraps
+            return setDeep(price: price, quantity: quantity)
         case .offGrid:
             dropLadder()
             return setDeep(price: price, quantity: quantity)

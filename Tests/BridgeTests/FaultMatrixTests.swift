@@ -1,0 +1,280 @@
+import BinanceSimulator
+import Bridge
+import BridgeCore
+import Foundation
+import RedisClient
+import TestSupport
+import Testing
+
+/// The fault matrix: each fault against the real `binance-bridge` process, the simulator and
+/// a real `redis-server`, ending with the ``Accounting`` check — every message the exchange
+/// sent is an entry or inside a `gap` marker's window, none twice, none altered, and no
+/// stream's own sequence breaks without a marker.
+@Suite("Fault matrix: nothing lost silently", .timeLimit(.minutes(3)), .serialized)
+struct FaultMatrixTests {
+    /// What every fault runs against: trades (ids), diff depth (the `pu` chain), book ticker,
+    /// mark price (1 s cadence), and a COIN-M stream on the other market's pool.
+    static let streams: [(market: String, stream: String)] = [
+        ("usdm", "btcusdt@aggTrade"), ("usdm", "ethusdt@aggTrade"), ("usdm", "btcusdt@depth@100ms"), ("usdm", "ethusdt@bookTicker"),
+        ("usdm", "btcusdt@markPrice@1s"), ("coinm", "btcusd_perp@aggTrade"),
+    ]
+
+    /// The bridge process and what a fault needs to reach.
+    struct Run {
+        let simulator: BinanceSimulator
+        let redis: RedisConnection
+        let prefix: String
+        var bridge: BridgeProcess
+        let arguments: [String]
+
+        func entries(_ market: String, _ stream: String) async throws -> [Accounting.Entry] {
+            try await streamEntries("\(prefix):\(market):\(stream)", redis: redis)
+        }
+
+        /// Waits until every stream has `count` more data entries than it has now.
+        func dataFlowsAgain(_ count: Int = 3, timeout: Duration = .seconds(30)) async throws {
+            var before: [String: Int] = [:]
+            for (market, stream) in FaultMatrixTests.streams { before[market + stream] = try await dataCount(market, stream) }
+            try await eventually("data flows on every stream again", timeout: timeout) {
+                for (market, stream) in FaultMatrixTests.streams where try await dataCount(market, stream) < before[market + stream]! + count { return false }
+                return true
+            }
+        }
+
+        func dataCount(_ market: String, _ stream: String) async throws -> Int {
+            try await entries(market, stream).filter { !["gap", "status"].contains($0.fields["type"] ?? "") }.count
+        }
+
+        func gapReasons(_ market: String, _ stream: String) async throws -> [String] {
+            try await entries(market, stream).filter { $0.fields["type"] == "gap" }.compactMap { $0.fields["reason"] }
+        }
+
+        /// A `binance-bridge run` with the same settings (a restart).
+        func startBridge() async throws -> BridgeProcess {
+            let bridge = try BridgeProcess(arguments: arguments)
+            try await eventually("the bridge listens for commands", timeout: .seconds(30)) { bridge.standardError.contains("listening for commands") }
+            return bridge
+        }
+    }
+
+    /// Runs `fault` against a bridge process that has data flowing on ``streams``, waits for
+    /// data on every stream after it, then checks the accounting over everything sent up to
+    /// that point and stops the bridge with SIGTERM (exit 0).
+    static func withFault(
+        simulator configure: (inout SimulatorConfiguration) -> Void = { _ in },
+        bridge extra: [String] = [],
+        redis server: RedisServerProcess? = nil,
+        name: String = #function,
+        _ fault: (inout Run) async throws -> Void
+    ) async throws -> Accounting {
+        let truth = FileManager.default.temporaryDirectory.appendingPathComponent("faults-\(UUID().uuidString.prefix(8)).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: truth) }
+        var configuration = testSimulatorConfiguration(groundTruth: truth)
+        configure(&configuration)
+        return try await withBinanceSimulator(configuration) { simulator in
+            let prefix = uniquePrefix()
+            let redisConfiguration = try server?.configuration() ?? SharedRedis.configuration()
+            return try await withRedisConnection(redisConfiguration) { redis in
+                var arguments = try BridgeProcessDataTests().arguments(simulator, prefix: prefix) + extra
+                if let server { arguments[arguments.firstIndex(of: "--redis-url")! + 1] = "redis://127.0.0.1:\(server.port)/0" }
+                let bridge = try BridgeProcess(arguments: arguments)
+                try await eventually("the bridge listens for commands", timeout: .seconds(30)) { bridge.standardError.contains("listening for commands") }
+                var run = Run(simulator: simulator, redis: redis, prefix: prefix, bridge: bridge, arguments: arguments)
+                for market in ["usdm", "coinm"] {
+                    let streams = Self.streams.filter { $0.market == market }.map { JSONValue($0.stream) }
+                    let reply = try await sendCommand(["op": "subscribe", "market": JSONValue(market), "streams": .array(streams)], prefix: prefix, redis: redis)
+                    #expect(reply["ok"] == true, "\(reply.text)")
+                }
+                try await run.dataFlowsAgain()
+                try await fault(&run)
+                try await run.dataFlowsAgain()
+                // Everything sent up to now has had time to arrive once it all has.
+                let until = WallClock.microseconds()
+                var accounting = Accounting(streams: [])
+                try await eventually("every message sent is accounted for", timeout: .seconds(10)) {
+                    try await simulator.flushGroundTruth()
+                    accounting = try await Accounting.check(log: try Accounting.readLog(truth), streams: Self.streams, prefix: prefix, redis: redis, window: 0...until)
+                    return accounting.holds
+                }
+                #expect(accounting.holds, "\(accounting.streams)")
+                #expect(accounting.delivered > 50, "\(accounting.streams)")
+                // The counts for docs/reliability.md.
+                print("fault-matrix \(name): delivered \(accounting.delivered), in gaps \(accounting.inGap), unaccounted \(accounting.unaccounted), "
+                    + "duplicates \(accounting.duplicates), altered \(accounting.altered), sequence breaks \(accounting.sequenceBreaks), gap markers \(accounting.gapMarkers)")
+                run.bridge.signal(SIGTERM)
+                try await eventually("the bridge exits", timeout: .seconds(10)) { !run.bridge.processIsRunning }
+                #expect(run.bridge.exitStatus == 0, "\(run.bridge.standardError.suffix(2000))")
+                return accounting
+            }
+        }
+    }
+
+    @Test func theExchangeDropsEveryConnection() async throws {
+        let accounting = try await Self.withFault { run in
+            _ = try await run.simulator.inject(.drop(.all))
+            try await eventually("reconnect markers on every stream", timeout: .seconds(20)) {
+                for (market, stream) in Self.streams where try await !run.gapReasons(market, stream).contains("reconnect") { return false }
+                return true
+            }
+        }
+        #expect(accounting.streams.allSatisfy { $0.gapReasons["reconnect", default: 0] >= 1 }, "\(accounting.streams)")
+    }
+
+    @Test func oneConnectionStallsSilently() async throws {
+        // No data and no pings on every socket, TCP open: the idle timeout (2 s) ends them.
+        let accounting = try await Self.withFault(bridge: ["--pool-ping-interval-s", "1", "--pool-idle-timeout-s", "2"]) { run in
+            _ = try await run.simulator.inject(.stallConnection(.all, seconds: nil))
+            try await eventually("gap markers on every stream", timeout: .seconds(20)) {
+                for (market, stream) in Self.streams where try await run.gapReasons(market, stream).isEmpty { return false }
+                return true
+            }
+            _ = try await run.simulator.inject(.clear)
+        }
+        #expect(accounting.gapMarkers >= Self.streams.count, "\(accounting.streams)")
+    }
+
+    @Test func theServerStopsAnsweringPings() async throws {
+        let accounting = try await Self.withFault(bridge: ["--pool-ping-interval-s", "1", "--pool-idle-timeout-s", "30"]) { run in
+            _ = try await run.simulator.inject(.ignorePings(.all, seconds: nil))
+            try await eventually("gap markers on every stream", timeout: .seconds(20)) {
+                for (market, stream) in Self.streams where try await run.gapReasons(market, stream).isEmpty { return false }
+                return true
+            }
+            _ = try await run.simulator.inject(.clear)
+        }
+        #expect(accounting.gapMarkers >= Self.streams.count, "\(accounting.streams)")
+    }
+
+    @Test func oneStreamStallsAndIsMarkedStale() async throws {
+        _ = try await Self.withFault { run in
+            _ = try await run.simulator.inject(.stallStream(market: .usdm, stream: "btcusdt@markPrice@1s", connection: nil, seconds: nil))
+            try await eventually("a stale marker", timeout: .seconds(20)) {
+                try await run.entries("usdm", "btcusdt@markPrice@1s").contains { $0.fields["status"] == "stale" }
+            }
+            _ = try await run.simulator.inject(.clear)
+            try await eventually("resumed", timeout: .seconds(20)) {
+                try await run.entries("usdm", "btcusdt@markPrice@1s").contains { $0.fields["status"] == "resumed" }
+            }
+            // The other streams never noticed.
+            for (market, stream) in Self.streams where stream != "btcusdt@markPrice@1s" {
+                #expect(try await run.entries(market, stream).allSatisfy { !["stale", "resumed"].contains($0.fields["status"] ?? "") && $0.fields["type"] != "gap" }, "\(stream)")
+            }
+        }
+    }
+
+    @Test func connectionLifetimeExpiryRotatesWithZeroGap() async throws {
+        // The exchange closes connections after 12 s; the bridge opens a replacement 8 s before.
+        let accounting = try await Self.withFault(
+            simulator: { $0.lifetime = .seconds(12) },
+            bridge: ["--pool-connection-lifetime-s", "12", "--pool-rotation-margin-s", "8", "--pool-rotation-overlap-s", "6"]
+        ) { run in
+            try await eventually("rotated", timeout: .seconds(30)) {
+                let status = try await sendCommand(["op": "status"], prefix: run.prefix, redis: run.redis)
+                return (status["result"]?["rotations"]?.integer ?? 0) >= 3  // usdm /market and /public, coinm
+            }
+        }
+        #expect(accounting.gapMarkers == 0 && accounting.inGap == 0, "\(accounting.streams)")
+    }
+
+    @Test func malformedTruncatedAndOversizedFrames() async throws {
+        let accounting = try await Self.withFault { run in
+            for kind in [SimBadFrameKind.malformed, .truncated, .oversized] {
+                _ = try await run.simulator.inject(.badFrame(.all, kind, bytes: 4 << 20))
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(run.bridge.processIsRunning)
+        }
+        // Whatever the bad frames cost (an oversized one may end its socket), it is marked.
+        #expect(accounting.holds)
+    }
+
+    @Test func redisIsRestartedMidStream() async throws {
+        // Its own server, with the append-only file fsynced on every write: what Redis
+        // acknowledged survives a crash (SIGKILL) and the restart; the bridge buffers what
+        // arrives while Redis is down and writes it after. (Not SIGTERM: the server inherits
+        // the test process's blocked signal mask, where SIGTERM stays pending.)
+        let server = try RedisServerProcess(arguments: ["--appendonly", "yes", "--appendfsync", "always"])
+        try server.start()
+        defer { server.stop() }
+        let accounting = try await Self.withFault(redis: server) { run in
+            server.stop()
+            try await Task.sleep(for: .seconds(2))
+            try server.start()
+        }
+        #expect(accounting.gapMarkers == 0, "the buffer held everything: \(accounting.streams)")
+    }
+
+    @Test func sigtermThenRestartLosesNothingUnmarked() async throws {
+        let accounting = try await Self.withFault { run in
+            run.bridge.signal(SIGTERM)
+            try await eventually("the bridge exits", timeout: .seconds(10)) { !run.bridge.processIsRunning }
+            #expect(run.bridge.exitStatus == 0)
+            run.bridge = try await run.startBridge()
+            try await eventually("restart markers on every stream", timeout: .seconds(20)) {
+                for (market, stream) in Self.streams where try await !run.gapReasons(market, stream).contains("restart") { return false }
+                return true
+            }
+        }
+        #expect(accounting.streams.allSatisfy { $0.gapReasons["restart", default: 0] == 1 }, "\(accounting.streams)")
+    }
+
+    @Test func sigkillThenRestartLosesNothingUnmarked() async throws {
+        let accounting = try await Self.withFault { run in
+            run.bridge.signal(SIGKILL)
+            try await eventually("the bridge is gone", timeout: .seconds(10)) { !run.bridge.processIsRunning }
+            run.bridge = try await run.startBridge()
+            try await eventually("restart markers on every stream", timeout: .seconds(20)) {
+                for (market, stream) in Self.streams where try await !run.gapReasons(market, stream).contains("restart") { return false }
+                return true
+            }
+        }
+        #expect(accounting.streams.allSatisfy { $0.gapReasons["restart", default: 0] == 1 }, "\(accounting.streams)")
+    }
+}
+
+/// The accounting check itself, on hand-made logs and streams: each kind of loss is counted
+/// where it belongs.
+@Suite("Accounting check")
+struct AccountingTests {
+    static func trade(_ id: Int64, price: String = "100.5") -> Accounting.Sent {
+        Accounting.Sent(sendTime: 1_000 + id, payload: JSONValue.parse(Array(#"{"e":"aggTrade","E":\#(id),"s":"BTCUSDT","a":\#(id),"p":"\#(price)","q":"1.000","f":\#(id),"l":\#(id),"T":\#(id),"m":false}"#.utf8))!)
+    }
+
+    static func entry(_ id: Int64, price: String = "100.5") -> Accounting.Entry {
+        ("\(id)-0", [
+            "type": "agg_trade", "symbol": "BTCUSDT", "event_time_ms": "\(id)", "agg_trade_id": "\(id)", "price": price, "qty": "1",
+            "first_trade_id": "\(id)", "last_trade_id": "\(id)", "trade_time_ms": "\(id)", "side": "buy",
+        ])
+    }
+
+    static let gap: Accounting.Entry = ("g-0", ["type": "gap", "reason": "reconnect", "gap_start_us": "0", "gap_end_us": "1"])
+
+    @Test func countsEachKindOfLossWhereItBelongs() {
+        let sent = (1...6).map { Self.trade($0) }
+        let whole = Accounting.account(key: "s", sent: sent, entries: (1...6).map { Self.entry($0) })
+        #expect(whole.delivered == 6 && whole.unaccounted == 0 && whole.inGap == 0 && whole.sequenceBreaks == 0 && whole.altered == 0)
+
+        // Trade 3 lost silently: unaccounted, and the ids break.
+        let lost = Accounting.account(key: "s", sent: sent, entries: [1, 2, 4, 5, 6].map { Self.entry($0) })
+        #expect(lost.unaccounted == 1 && lost.sequenceBreaks == 1 && lost.delivered == 5)
+
+        // Trade 3 lost behind a marker: inside the gap, and the ids may restart.
+        let marked = Accounting.account(key: "s", sent: sent, entries: [Self.entry(1), Self.entry(2), Self.gap, Self.entry(4), Self.entry(5), Self.entry(6)])
+        #expect(marked.unaccounted == 0 && marked.inGap == 1 && marked.sequenceBreaks == 0 && marked.gapReasons == ["reconnect": 1])
+
+        // Written twice; a price changed.
+        let twice = Accounting.account(key: "s", sent: sent, entries: (1...6).map { Self.entry($0) } + [Self.entry(6)])
+        #expect(twice.duplicates == 1)
+        let altered = Accounting.account(key: "s", sent: sent, entries: (1...5).map { Self.entry($0) } + [Self.entry(6, price: "100.6")])
+        #expect(altered.altered == 1 && altered.unaccounted == 0)
+        // The same value at another precision is not an alteration.
+        let reformatted = Accounting.account(key: "s", sent: sent, entries: (1...5).map { Self.entry($0) } + [Self.entry(6, price: "100.50")])
+        #expect(reformatted.altered == 0)
+
+        // The last messages lost after the last entry: inside a marker's time window, or not.
+        let tail = Accounting.account(key: "s", sent: sent, entries: [Self.entry(1), Self.entry(2), ("g-1", ["type": "gap", "gap_start_us": "1002", "gap_end_us": "1010"])])
+        #expect(tail.inGap == 4 && tail.unaccounted == 0)
+        let untold = Accounting.account(key: "s", sent: sent, entries: [Self.entry(1), Self.entry(2)])
+        #expect(untold.unaccounted == 4)
+    }
+}
