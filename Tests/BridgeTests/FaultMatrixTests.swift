@@ -183,6 +183,15 @@ struct FaultMatrixTests {
                 try await Task.sleep(for: .milliseconds(300))
             }
             #expect(run.bridge.processIsRunning)
+            // Counted: the malformed and the truncated frame on each of the three sockets
+            // (an oversized one may instead end its socket, which is then marked).
+            let port = try #require(run.arguments.firstIndex(of: "--http-port").flatMap { Int(run.arguments[$0 + 1]) })
+            try await eventually("bad frames counted") {
+                let metrics = try await httpGet(port: port, "/metrics").body
+                let counted = metrics.split(separator: "\n").filter { $0.hasPrefix("binance_bridge_bad_frames_total{") }
+                    .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+                return counted >= 6
+            }
         }
         // Whatever the bad frames cost (an oversized one may end its socket), it is marked.
         #expect(accounting.holds)
@@ -202,6 +211,40 @@ struct FaultMatrixTests {
             try server.start()
         }
         #expect(accounting.gapMarkers == 0, "the buffer held everything: \(accounting.streams)")
+    }
+
+    /// Redis answers writes with `OOM` (out of memory, no eviction) or `READONLY` (demoted to
+    /// a replica — of a master that does not exist, so it keeps its data) for 2 s: the bridge
+    /// retries, holding what arrives meanwhile.
+    @Test(arguments: ["OOM", "READONLY"])
+    func redisRefusesWrites(code: String) async throws {
+        let server = try RedisServerProcess()
+        try server.start()
+        defer { server.stop() }
+        let accounting = try await Self.withFault(redis: server, name: "redisRefusesWrites(\(code))") { run in
+            let (refuse, restore): ([String], [String]) = code == "OOM"
+                ? (["CONFIG", "SET", "maxmemory", "1"], ["CONFIG", "SET", "maxmemory", "0"])
+                : (["REPLICAOF", "127.0.0.1", String(RedisServerProcess.freePort())], ["REPLICAOF", "NO", "ONE"])
+            _ = try await run.redis.send(["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+            _ = try await run.redis.send(refuse)
+            do {
+                _ = try await run.redis.send("XADD", "\(run.prefix):probe", "*", "k", "v")
+                Issue.record("Redis still accepts writes")
+            } catch let error as RedisClientError {
+                #expect(error.serverErrorCode == code, "\(error)")
+            }
+            try await Task.sleep(for: .seconds(2))
+            _ = try await run.redis.send(restore)
+        }
+        #expect(accounting.gapMarkers == 0, "the buffer held everything: \(accounting.streams)")
+    }
+
+    @Test func theExchangeRefusesConnectionsAfterADrop() async throws {
+        let accounting = try await Self.withFault { run in
+            _ = try await run.simulator.inject(.refuseConnections(seconds: 3))
+            _ = try await run.simulator.inject(.drop(.all))
+        }
+        #expect(accounting.streams.allSatisfy { $0.gapReasons["reconnect", default: 0] >= 1 }, "\(accounting.streams)")
     }
 
     @Test func sigtermThenRestartLosesNothingUnmarked() async throws {

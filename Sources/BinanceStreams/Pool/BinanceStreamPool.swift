@@ -691,7 +691,11 @@ public final class BinanceStreamPool: Sendable {
                     output += apply(trackerEvents, on: id, &state).map { .lifecycle($0) }
                     slot = state.slots[id]!
                 }
-            case .result(nil, _), .error(nil, _, _), .unrecognized:
+            case .unrecognized(let reason):
+                _ = slot.lifecycle.frameReceived(at: now, isData: false)
+                state.unrecognizedFrames += 1
+                output.append(.lifecycle(.unrecognizedFrame(connection: id.rawValue, reason: reason)))
+            case .result(nil, _), .error(nil, _, _):
                 _ = slot.lifecycle.frameReceived(at: now, isData: false)
                 state.unrecognizedFrames += 1
                 logger.debug("frame skipped", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.frame": "\(frame)"])

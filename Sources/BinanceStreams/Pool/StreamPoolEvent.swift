@@ -61,4 +61,7 @@ public enum StreamPoolLifecycleEvent: Sendable, Equatable {
     case stale(stream: String, silentForMicroseconds: Int64)
     /// Data again after `stale`.
     case resumed(stream: String)
+    /// A frame that is neither data nor a reply to a request (malformed, truncated, or of an
+    /// unknown shape), so it belongs to no stream: skipped, and reported.
+    case unrecognizedFrame(connection: Int, reason: String)
 }

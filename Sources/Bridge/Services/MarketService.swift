@@ -180,11 +180,19 @@ public final class MarketService: Service, Sendable {
                 }
             }
         } catch {
-            state.withLock { $0.badFrames += 1 }
-            badFrameCounter.increment()
-            logger.debug("skipping a frame that does not parse", metadata: ["bridge.stream": "\(message.stream)", "bridge.error": "\(error.reason)"])
-            events.publish(type: "error", market: market, ["code": "bad_frame", "stream": JSONValue(message.stream), "message": JSONValue(error.reason)])
+            badFrame(["stream": JSONValue(message.stream)], reason: error.reason)
         }
+    }
+
+    /// A frame skipped because it does not parse: counted, logged, and an `error` event.
+    private func badFrame(_ details: [String: JSONValue], reason: String) {
+        state.withLock { $0.badFrames += 1 }
+        badFrameCounter.increment()
+        logger.debug("skipping a frame that does not parse", metadata: ["bridge.frame": "\(details)", "bridge.error": "\(reason)"])
+        var fields = details
+        fields["code"] = "bad_frame"
+        fields["message"] = JSONValue(reason)
+        events.publish(type: "error", market: market, fields)
     }
 
     private func droppedByPool(_ stream: String, _ count: Int, into entries: inout [StreamEntry]) {
@@ -242,6 +250,8 @@ public final class MarketService: Service, Sendable {
             guard let name = parsed(stream) else { return }
             entries.append(.status(stream: name, .stale, timeMicroseconds: now, details: ["silent_for_us": silent]))
             events.publish(type: "stale", market: market, ["stream": JSONValue(stream), "silent_for_us": JSONValue(silent)])
+        case .unrecognizedFrame(let connection, let reason):
+            badFrame(["connection": JSONValue(connection)], reason: reason)
         case .resumed(let stream):
             let since = state.withLock { $0.staleSince.removeValue(forKey: stream) }
             guard let name = parsed(stream) else { return }
