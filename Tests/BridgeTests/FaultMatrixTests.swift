@@ -321,3 +321,60 @@ struct AccountingTests {
         #expect(untold.unaccounted == 4)
     }
 }
+
+/// The API key never leaves the process except in its requests to Binance: not in the logs,
+/// error replies, events, the status hash, stream entries, `/metrics` or `/readyz`, through a
+/// run with data, errors and a reconnect.
+@Suite("The API key stays secret", .timeLimit(.minutes(2)))
+struct SecretTests {
+    @Test func theKeyAppearsInNothingTheBridgeWrites() async throws {
+        let secret = "K3y-s3cret-9f1c2d"
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            let prefix = uniquePrefix()
+            let arguments = try BridgeProcessDataTests().arguments(simulator, prefix: prefix)
+            let port = try #require(arguments.firstIndex(of: "--http-port").flatMap { Int(arguments[$0 + 1]) })
+            try await withRedisSubscriber(try SharedRedis.configuration(), channels: ["\(prefix):events"]) { events in
+                var iterator = events.makeAsyncIterator()
+                _ = try await next(&iterator)  // subscribed
+                try await withRedisConnection(try SharedRedis.configuration()) { redis in
+                    let bridge = try BridgeProcess(arguments: arguments + ["--log-level", "debug"], environment: ["BRIDGE_API_KEY": secret])
+                    try await eventually("the bridge listens for commands", timeout: .seconds(30)) { bridge.standardError.contains("listening for commands") }
+                    var written: [String] = []
+                    for command: JSONValue in [
+                        ["op": "subscribe", "streams": ["btcusdt@aggTrade", "btcusdt@depth@100ms"]], ["op": "subscribe", "streams": ["nope@nothing"]],
+                        ["op": "instruments.sync"], ["op": "status"], ["op": "list"], ["op": "frobnicate"],
+                    ] {
+                        written.append(try await sendCommand(command, prefix: prefix, redis: redis).text)
+                    }
+                    _ = try await redis.send("PUBLISH", "\(prefix):control", "{not json")
+                    try await eventually("data flows") { try await streamEntries("\(prefix):usdm:btcusdt@aggTrade", redis: redis).count >= 5 }
+                    _ = try await simulator.inject(.drop(.all))
+                    try await eventually("a reconnect marker") {
+                        try await streamEntries("\(prefix):usdm:btcusdt@aggTrade", redis: redis).contains { $0.fields["reason"] == "reconnect" }
+                    }
+                    try await Task.sleep(for: .seconds(1.5))  // a status hash refresh
+                    written.append(try await httpGet(port: port, "/metrics").body)
+                    written.append(try await httpGet(port: port, "/readyz").body)
+                    written.append(try await redis.send("HGETALL", "\(prefix):status").array?.compactMap(\.string).joined(separator: " ") ?? "")
+                    for key in try await redis.send("KEYS", "\(prefix):*").array?.compactMap(\.string) ?? [] where key.contains("@") {
+                        written += try await streamEntries(key, redis: redis).map { "\($0.fields)" }
+                    }
+                    var eventCount = 0
+                    while let event = try? await next(&iterator, within: .milliseconds(500)) {
+                        written.append("\(event)")
+                        eventCount += 1
+                    }
+                    bridge.signal(SIGTERM)
+                    try await eventually("the bridge exits", timeout: .seconds(10)) { !bridge.processIsRunning }
+                    written += [bridge.standardOutput, bridge.standardError]
+                    #expect(eventCount > 5 && bridge.standardError.count > 1_000, "\(eventCount) events, \(bridge.standardError.count) bytes of log")
+                    for text in written where text.contains(secret) {
+                        Issue.record("the API key leaked: \(text.prefix(500))")
+                    }
+                    // The key was configured (the log says so without showing it).
+                    #expect(bridge.standardError.contains("<redacted>") || written.joined().contains("api_key"), "\(bridge.standardError.prefix(1500))")
+                }
+            }
+        }
+    }
+}
