@@ -64,6 +64,7 @@ struct FaultMatrixTests {
         simulator configure: (inout SimulatorConfiguration) -> Void = { _ in },
         bridge extra: [String] = [],
         redis server: RedisServerProcess? = nil,
+        beforeStart: (BinanceSimulator) async throws -> Void = { _ in },
         name: String = #function,
         _ fault: (inout Run) async throws -> Void
     ) async throws -> Accounting {
@@ -77,6 +78,7 @@ struct FaultMatrixTests {
             return try await withRedisConnection(redisConfiguration) { redis in
                 var arguments = try BridgeProcessDataTests().arguments(simulator, prefix: prefix) + extra
                 if let server { arguments[arguments.firstIndex(of: "--redis-url")! + 1] = "redis://127.0.0.1:\(server.port)/0" }
+                try await beforeStart(simulator)
                 let bridge = try BridgeProcess(arguments: arguments)
                 try await eventually("the bridge listens for commands", timeout: .seconds(30)) { bridge.standardError.contains("listening for commands") }
                 var run = Run(simulator: simulator, redis: redis, prefix: prefix, bridge: bridge, arguments: arguments)
@@ -245,6 +247,65 @@ struct FaultMatrixTests {
             _ = try await run.simulator.inject(.drop(.all))
         }
         #expect(accounting.streams.allSatisfy { $0.gapReasons["reconnect", default: 0] >= 1 }, "\(accounting.streams)")
+    }
+
+    /// 10,000 commands in about a second — 9,000 pings, 500 unknown ops, 500 that are not
+    /// JSON — while data flows: every command with a `reply_to` is answered, in the order
+    /// published; the data keeps flowing and is all accounted for.
+    @Test func aControlChannelFloodWhileDataFlows() async throws {
+        _ = try await Self.withFault { run in
+            let replies = "\(run.prefix):flood-replies"
+            let before = try await run.dataCount("usdm", "btcusdt@aggTrade")
+            let started = ContinuousClock.now
+            var expected: [String] = []
+            for second in 0..<10 {
+                var batch = RedisCommandBatch(reservingCapacity: 1_000 * 96)
+                for index in 0..<1_000 {
+                    let id = second * 1_000 + index
+                    switch index % 20 {
+                    case 7: batch.append(["PUBLISH", "\(run.prefix):control", #"{"op":"ping","id":\#(id),"reply_to""#])  // not JSON
+                    case 13:
+                        batch.append(["PUBLISH", "\(run.prefix):control", #"{"op":"frobnicate","id":\#(id),"reply_to":"\#(replies)"}"#])
+                        expected.append("\(id):false")
+                    default:
+                        batch.append(["PUBLISH", "\(run.prefix):control", #"{"op":"ping","id":\#(id),"reply_to":"\#(replies)"}"#])
+                        expected.append("\(id):true")
+                    }
+                }
+                _ = try await run.redis.pipeline(batch)
+                try await Task.sleep(until: started + .milliseconds(100 * (second + 1)))
+            }
+            #expect(ContinuousClock.now - started < .seconds(3), "published in \(ContinuousClock.now - started)")
+            try await eventually("every reply", timeout: .seconds(60)) {
+                (try await run.redis.send("LLEN", replies).integer ?? 0) >= expected.count
+            }
+            // LPUSH puts the newest first: reversed, the replies in the order they were sent.
+            let answered = (try await run.redis.send("LRANGE", replies, "0", "-1").array ?? []).reversed().compactMap { reply -> String? in
+                guard let value = JSONValue.parse(reply.bytes ?? []), let id = value["id"]?.integer, let ok = value["ok"] else { return nil }
+                return "\(id):\(ok == true)"
+            }
+            #expect(answered == expected, "\(answered.count) replies of \(expected.count); first difference at \(zip(answered, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1)")
+            // Data flowed meanwhile.
+            #expect(try await run.dataCount("usdm", "btcusdt@aggTrade") > before + 10)
+            _ = try await run.redis.send("DEL", replies)
+        }
+    }
+
+    /// Binance answers the start-up exchangeInfo requests with `429` / `418`: data flows
+    /// anyway (decimals as sent), and the sync is retried after `Retry-After` until it holds.
+    @Test(arguments: [429, 418])
+    func restLimitsDuringTheInstrumentSync(status: Int) async throws {
+        _ = try await Self.withFault(beforeStart: { simulator in
+            _ = try await simulator.inject(.restLimit(status: status, count: 3, retryAfter: 1))
+        }, name: "restLimitsDuringTheInstrumentSync(\(status))") { run in
+            let bridge = run.bridge
+            #expect(bridge.standardError.contains("instrument sync failed"), "\(bridge.standardError.suffix(2000))")
+            try await eventually("both markets synced after the pause", timeout: .seconds(20)) {
+                for market in ["usdm", "coinm"] where (try await run.redis.send("HLEN", "\(run.prefix):instruments:\(market)").integer ?? 0) == 0 { return false }
+                return true
+            }
+            #expect(bridge.standardError.contains("HTTP \(status)"))
+        }
     }
 
     @Test func sigtermThenRestartLosesNothingUnmarked() async throws {

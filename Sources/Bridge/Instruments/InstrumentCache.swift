@@ -156,7 +156,11 @@ public final class InstrumentCache: Sendable {
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(15))
         let body = try await response.body.collect(upTo: 32 << 20)
         guard response.status == .ok else {
-            throw InstrumentSyncError(message: "exchangeInfo answered HTTP \(response.status.code): \(String(buffer: body).prefix(200))")
+            let limited = response.status.code == 429 || response.status.code == 418
+            // Binance's rule for both: stop for Retry-After (a 418 is an IP ban).
+            let retryAfter = limited
+                ? Duration.seconds(response.headers.first(name: "Retry-After").flatMap { Int($0) } ?? (response.status.code == 418 ? 120 : 60)) : nil
+            throw InstrumentSyncError(message: "exchangeInfo answered HTTP \(response.status.code): \(String(buffer: body).prefix(200))", retryAfter: retryAfter)
         }
         guard let root = JSONValue.parse(Array(buffer: body)), let symbols = root["symbols"]?.array else {
             throw InstrumentSyncError(message: "exchangeInfo is not the expected JSON")
@@ -191,5 +195,12 @@ public final class InstrumentCache: Sendable {
 /// exchangeInfo could not be fetched or read.
 public struct InstrumentSyncError: Error, Sendable, CustomStringConvertible {
     public var message: String
+    /// For `429` and `418`: how long Binance asked to wait (`Retry-After`, else 60 s / 120 s).
+    public var retryAfter: Duration?
     public var description: String { message }
+
+    public init(message: String, retryAfter: Duration? = nil) {
+        self.message = message
+        self.retryAfter = retryAfter
+    }
 }
