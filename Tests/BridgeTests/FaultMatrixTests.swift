@@ -45,6 +45,13 @@ struct FaultMatrixTests {
             try await entries(market, stream).filter { !["gap", "status"].contains($0.fields["type"] ?? "") }.count
         }
 
+        /// The sum of the `/metrics` samples whose line starts with `prefix`.
+        func metric(_ prefix: String) async throws -> Double {
+            let port = try #require(arguments.firstIndex(of: "--http-port").flatMap { Int(arguments[$0 + 1]) })
+            return try await httpGet(port: port, "/metrics").body.split(separator: "\n").filter { $0.hasPrefix(prefix) }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+        }
+
         func gapReasons(_ market: String, _ stream: String) async throws -> [String] {
             try await entries(market, stream).filter { $0.fields["type"] == "gap" }.compactMap { $0.fields["reason"] }
         }
@@ -118,6 +125,9 @@ struct FaultMatrixTests {
                 for (market, stream) in Self.streams where try await !run.gapReasons(market, stream).contains("reconnect") { return false }
                 return true
             }
+            // And in the metrics: three sockets reconnected, a marker per stream.
+            #expect(try await run.metric("binance_bridge_reconnects_total{") >= 3)
+            #expect(try await run.metric(#"binance_bridge_gaps_total{reason="reconnect"}"#) >= Double(Self.streams.count))
         }
         #expect(accounting.streams.allSatisfy { $0.gapReasons["reconnect", default: 0] >= 1 }, "\(accounting.streams)")
     }
@@ -174,6 +184,7 @@ struct FaultMatrixTests {
                 let status = try await sendCommand(["op": "status"], prefix: run.prefix, redis: run.redis)
                 return (status["result"]?["rotations"]?.integer ?? 0) >= 3  // usdm /market and /public, coinm
             }
+            #expect(try await run.metric("binance_bridge_rotations_total{") >= 3)
         }
         #expect(accounting.gapMarkers == 0 && accounting.inGap == 0, "\(accounting.streams)")
     }
@@ -237,6 +248,7 @@ struct FaultMatrixTests {
             }
             try await Task.sleep(for: .seconds(2))
             _ = try await run.redis.send(restore)
+            try await eventually("the refused writes counted") { try await run.metric("binance_bridge_redis_errors_total{") >= 1 }
         }
         #expect(accounting.gapMarkers == 0, "the buffer held everything: \(accounting.streams)")
     }
@@ -285,6 +297,11 @@ struct FaultMatrixTests {
                 return "\(id):\(ok == true)"
             }
             #expect(answered == expected, "\(answered.count) replies of \(expected.count); first difference at \(zip(answered, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1)")
+            // Counted by op and result, with ops no bridge knows under one label.
+            #expect(try await run.metric(#"binance_bridge_control_commands_total{op="ping",result="ok"}"#) == 9_000)
+            #expect(try await run.metric(#"binance_bridge_control_commands_total{op="unknown",result="unknown_op"}"#) == 500)
+            #expect(try await run.metric(#"binance_bridge_control_commands_total{op="none",result="bad_json"}"#) == 500)
+            #expect(try await run.metric(#"binance_bridge_control_commands_total{op="frobnicate""#) == 0)
             // Data flowed meanwhile.
             #expect(try await run.dataCount("usdm", "btcusdt@aggTrade") > before + 10)
             _ = try await run.redis.send("DEL", replies)

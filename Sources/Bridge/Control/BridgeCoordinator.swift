@@ -71,7 +71,8 @@ public final class BridgeCoordinator: Sendable {
         switch ControlCommand.decode(payload) {
         case .failure(let rejection):
             replyTo = rejection.replyTo
-            opName = rejection.op ?? "none"
+            // A metric label: known ops only, or a client could create series without bound.
+            opName = rejection.op.map { ControlOp(rawValue: $0)?.rawValue ?? "unknown" } ?? "none"
             market = nil
             reply = ControlReply.failure(id: rejection.id, op: rejection.op, error: rejection.error)
             events.publish(type: "bad_command", market: nil, [
