@@ -45,6 +45,17 @@ struct FaultMatrixTests {
             try await entries(market, stream).filter { !["gap", "status"].contains($0.fields["type"] ?? "") }.count
         }
 
+        /// Waits until every stream has a `gap` marker (with `reason`, if given).
+        func markersOnEveryStream(_ reason: String? = nil, timeout: Duration = .seconds(20)) async throws {
+            try await eventually("\(reason ?? "gap") markers on every stream", timeout: timeout) {
+                for (market, stream) in FaultMatrixTests.streams {
+                    let reasons = try await gapReasons(market, stream)
+                    if reason.map({ !reasons.contains($0) }) ?? reasons.isEmpty { return false }
+                }
+                return true
+            }
+        }
+
         /// The sum of the `/metrics` samples whose line starts with `prefix`.
         func metric(_ prefix: String) async throws -> Double {
             let port = try #require(arguments.firstIndex(of: "--http-port").flatMap { Int(arguments[$0 + 1]) })
@@ -121,10 +132,7 @@ struct FaultMatrixTests {
     @Test func theExchangeDropsEveryConnection() async throws {
         let accounting = try await Self.withFault { run in
             _ = try await run.simulator.inject(.drop(.all))
-            try await eventually("reconnect markers on every stream", timeout: .seconds(20)) {
-                for (market, stream) in Self.streams where try await !run.gapReasons(market, stream).contains("reconnect") { return false }
-                return true
-            }
+            try await run.markersOnEveryStream("reconnect")
             // And in the metrics: three sockets reconnected, a marker per stream.
             #expect(try await run.metric("binance_bridge_reconnects_total{") >= 3)
             #expect(try await run.metric(#"binance_bridge_gaps_total{reason="reconnect"}"#) >= Double(Self.streams.count))
@@ -136,10 +144,7 @@ struct FaultMatrixTests {
         // No data and no pings on every socket, TCP open: the idle timeout (2 s) ends them.
         let accounting = try await Self.withFault(bridge: ["--pool-ping-interval-s", "1", "--pool-idle-timeout-s", "2"]) { run in
             _ = try await run.simulator.inject(.stallConnection(.all, seconds: nil))
-            try await eventually("gap markers on every stream", timeout: .seconds(20)) {
-                for (market, stream) in Self.streams where try await run.gapReasons(market, stream).isEmpty { return false }
-                return true
-            }
+            try await run.markersOnEveryStream()
             _ = try await run.simulator.inject(.clear)
         }
         #expect(accounting.gapMarkers >= Self.streams.count, "\(accounting.streams)")
@@ -148,10 +153,7 @@ struct FaultMatrixTests {
     @Test func theServerStopsAnsweringPings() async throws {
         let accounting = try await Self.withFault(bridge: ["--pool-ping-interval-s", "1", "--pool-idle-timeout-s", "30"]) { run in
             _ = try await run.simulator.inject(.ignorePings(.all, seconds: nil))
-            try await eventually("gap markers on every stream", timeout: .seconds(20)) {
-                for (market, stream) in Self.streams where try await run.gapReasons(market, stream).isEmpty { return false }
-                return true
-            }
+            try await run.markersOnEveryStream()
             _ = try await run.simulator.inject(.clear)
         }
         #expect(accounting.gapMarkers >= Self.streams.count, "\(accounting.streams)")
@@ -331,10 +333,7 @@ struct FaultMatrixTests {
             try await eventually("the bridge exits", timeout: .seconds(10)) { !run.bridge.processIsRunning }
             #expect(run.bridge.exitStatus == 0)
             run.bridge = try await run.startBridge()
-            try await eventually("restart markers on every stream", timeout: .seconds(20)) {
-                for (market, stream) in Self.streams where try await !run.gapReasons(market, stream).contains("restart") { return false }
-                return true
-            }
+            try await run.markersOnEveryStream("restart")
         }
         #expect(accounting.streams.allSatisfy { $0.gapReasons["restart", default: 0] == 1 }, "\(accounting.streams)")
     }
@@ -344,10 +343,7 @@ struct FaultMatrixTests {
             run.bridge.signal(SIGKILL)
             try await eventually("the bridge is gone", timeout: .seconds(10)) { !run.bridge.processIsRunning }
             run.bridge = try await run.startBridge()
-            try await eventually("restart markers on every stream", timeout: .seconds(20)) {
-                for (market, stream) in Self.streams where try await !run.gapReasons(market, stream).contains("restart") { return false }
-                return true
-            }
+            try await run.markersOnEveryStream("restart")
         }
         #expect(accounting.streams.allSatisfy { $0.gapReasons["restart", default: 0] == 1 }, "\(accounting.streams)")
     }

@@ -1,3 +1,4 @@
+@testable import BinanceSimulator
 import Bridge
 import BridgeCore
 import Foundation
@@ -19,18 +20,6 @@ struct FuzzTests {
     static let iterations = Int(ProcessInfo.processInfo.environment["FUZZ_ITERATIONS"] ?? "") ?? 300
     static let seed = UInt64(ProcessInfo.processInfo.environment["FUZZ_SEED"] ?? "") ?? 0x5EED
 
-    /// SplitMix64: the same mutations for the same seed.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let tokens: [[UInt8]] = [
         "\"", "\\", "{", "}", "[", "]", ",", ":", "-", "null", "true", "false", "\"\"", "0", "-0", "0.", ".5", "1e309", "-1e-400",
         "99999999999999999999999999", "18446744073709551616", "9223372036854775808", "\"\\u0000\"", "\"\\ud800\"", "\u{FF}\u{FE}",
@@ -39,7 +28,7 @@ struct FuzzTests {
     ].map { Array($0.utf8) }
 
     /// `input` with one to four random mutations, at most 64 KiB.
-    static func mutate(_ input: [UInt8], _ random: inout Generator) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ random: inout SimRandom) -> [UInt8] {
         var bytes = input
         for _ in 0..<Int.random(in: 1...4, using: &random) {
             let position = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &random)
@@ -75,7 +64,7 @@ struct FuzzTests {
             .coinm: ["BTCUSD_PERP": InstrumentPrecision(priceDecimals: 1, quantityDecimals: 0, priceTick: 1)],
         ])
         let normalizer = MarketDataNormalizer(instruments: instruments)
-        var random = Generator(state: Self.seed)
+        var random = SimRandom(seed: Self.seed)  // the same mutations for the same seed
         var normalized = 0
         var rejected = 0
         var entries: [StreamEntry] = []
@@ -118,7 +107,7 @@ struct FuzzTests {
 
     @Test func commandsNeverCrashOrHangTheDecoder() throws {
         let corpus = try Self.lines("commands.jsonl")
-        var random = Generator(state: Self.seed &+ 1)
+        var random = SimRandom(seed: Self.seed &+ 1)
         var decoded = 0
         var rejected = 0
         for command in corpus {
