@@ -83,6 +83,7 @@ struct FaultMatrixTests {
         bridge extra: [String] = [],
         redis server: RedisServerProcess? = nil,
         beforeStart: (BinanceSimulator) async throws -> Void = { _ in },
+        toleratingDuplicates: Bool = false,
         name: String = #function,
         _ fault: (inout Run) async throws -> Void
     ) async throws -> Accounting {
@@ -111,12 +112,17 @@ struct FaultMatrixTests {
                 // Everything sent up to now has had time to arrive once it all has.
                 let until = WallClock.microseconds()
                 var accounting = Accounting(streams: [])
-                try await eventually("every message sent is accounted for", timeout: .seconds(10)) {
-                    try await simulator.flushGroundTruth()
-                    accounting = try await Accounting.check(log: try Accounting.readLog(truth), streams: Self.streams, prefix: prefix, redis: redis, window: 0...until)
-                    return accounting.holds
+                do {
+                    try await eventually("every message sent is accounted for", timeout: .seconds(10)) {
+                        try await simulator.flushGroundTruth()
+                        accounting = try await Accounting.check(log: try Accounting.readLog(truth), streams: Self.streams, prefix: prefix, redis: redis, window: 0...until)
+                        return toleratingDuplicates ? accounting.holdsButForDuplicates : accounting.holds
+                    }
+                } catch {
+                    Issue.record("\(accounting.streams)")
+                    throw error
                 }
-                #expect(accounting.holds, "\(accounting.streams)")
+                #expect(toleratingDuplicates ? accounting.holdsButForDuplicates : accounting.holds, "\(accounting.streams)")
                 #expect(accounting.delivered > 50, "\(accounting.streams)")
                 // The counts for docs/reliability.md.
                 print("fault-matrix \(name): delivered \(accounting.delivered), in gaps \(accounting.inGap), unaccounted \(accounting.unaccounted), "
@@ -226,6 +232,32 @@ struct FaultMatrixTests {
             try server.start()
         }
         #expect(accounting.gapMarkers == 0, "the buffer held everything: \(accounting.streams)")
+    }
+
+    /// Redis stops answering for 30 s (SIGSTOP; its data survives, as after a long pause or a
+    /// failover) with a 64 KiB publisher buffer (the least allowed): the bridge drops the oldest entries behind
+    /// `overflow` markers, and each stream's markers declare exactly the messages it lost.
+    @Test func redisUnavailableForThirtySecondsOverflowsExactly() async throws {
+        let server = try RedisServerProcess()
+        try server.start()
+        defer { server.stop() }
+        // Known limitation (at-least-once): the batch in flight when Redis froze ran when it
+        // woke, after the bridge had timed out and queued it again, so its entries can be
+        // written twice. Tolerated here, bounded by one batch, and counted in the report.
+        let accounting = try await Self.withFault(
+            bridge: ["--publisher-buffer-bytes", "65536", "--redis-command-timeout-ms", "500", "--redis-connect-timeout-ms", "500"], redis: server,
+            toleratingDuplicates: true
+        ) { run in
+            server.send(signal: SIGSTOP)
+            try await Task.sleep(for: .seconds(30))
+            server.send(signal: SIGCONT)
+        }
+        #expect(accounting.streams.contains { $0.overflowDropped > 0 }, "the buffer overflowed: \(accounting.streams)")
+        for stream in accounting.streams {
+            #expect(stream.inGap == stream.overflowDropped, "\(stream)")
+        }
+        #expect(accounting.streams.allSatisfy { Set($0.gapReasons.keys).isSubset(of: ["overflow"]) }, "\(accounting.streams)")
+        #expect(accounting.duplicates <= 512, "at most one retried batch: \(accounting.streams)")
     }
 
     /// Redis answers writes with `OOM` (out of memory, no eviction) or `READONLY` (demoted to
@@ -381,7 +413,7 @@ struct AccountingTests {
 
         // Written twice; a price changed.
         let twice = Accounting.account(key: "s", sent: sent, entries: (1...6).map { Self.entry($0) } + [Self.entry(6)])
-        #expect(twice.duplicates == 1)
+        #expect(twice.duplicates == 1 && twice.sequenceBreaks == 0, "a repeat is a duplicate, not a break")
         let altered = Accounting.account(key: "s", sent: sent, entries: (1...5).map { Self.entry($0) } + [Self.entry(6, price: "100.6")])
         #expect(altered.altered == 1 && altered.unaccounted == 0)
         // The same value at another precision is not an alteration.

@@ -143,6 +143,8 @@ public struct BookSide: Sendable {
                 if quantity > 0 {
                     ladderCount &+= 1
                     if slot < bestSlot { bestSlot = slot }
+                    // The first level of an emptied side, far down a stale ladder: centre it.
+                    if ladderCount == 1, slot >= Self.ladderSlots / 2 { layOut() }
                 }
             } else if quantity == 0 {
                 ladderCount &-= 1
@@ -160,18 +162,21 @@ public struct BookSide: Sendable {
             dropLadder()  // a price at the edge of Int64, where the anchor's arithmetic wraps
             return setDeep(price: price, quantity: quantity)
         case .offGrid:
+            guard quantity > 0 else { return 0 }  // no level off the grid exists while the ladder is on
             dropLadder()
             return setDeep(price: price, quantity: quantity)
         }
     }
 
     /// The best slot was emptied: finds the next, and lays the ladder out again when the top
-    /// has drifted past the middle (or out of the ladder).
+    /// has drifted past the middle while deeper levels wait in `deep` (or left the ladder).
+    /// With `deep` empty every level is in the ladder already: no layout, so a lone order far
+    /// above the book that comes and goes costs one layout per arrival, not two.
     private mutating func bestRemoved() {
         var slot = bestSlot &+ 1
         while slot < Self.ladderSlots, ladder[slot] == 0 { slot &+= 1 }
         bestSlot = slot
-        if slot >= Self.ladderSlots / 2, count > 0 { layOut() }
+        if slot >= Self.ladderSlots / 2, !deep.isEmpty { layOut() }
     }
 
     /// Lays the ladder out again with its anchor ``headroom`` ticks better than `best` (by
