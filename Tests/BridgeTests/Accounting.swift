@@ -60,8 +60,6 @@ struct Accounting {
     var gapMarkers: Int { streams.reduce(0) { $0 + $1.gapMarkers } }
     /// Whether the promise holds.
     var holds: Bool { unaccounted == 0 && duplicates == 0 && altered == 0 && sequenceBreaks == 0 }
-    /// Whether it holds but for duplicates (at-least-once delivery).
-    var holdsButForDuplicates: Bool { unaccounted == 0 && altered == 0 && sequenceBreaks == 0 }
 
     /// The log at `path`, per `market:stream`, in send order.
     static func readLog(_ path: String) throws -> [String: [Sent]] {

@@ -105,6 +105,8 @@ public final class EntryPublisher: Service, Sendable {
 
     private let writtenCounter = Counter(label: "binance_bridge_entries_out_total")
     private let droppedCounter = Counter(label: "binance_bridge_publisher_dropped_total")
+    /// Entries of a timed-out batch found already written, so not sent again.
+    private let retrySkippedCounter = Counter(label: "binance_bridge_publisher_retry_skipped_total")
     private let bufferGauge = Gauge(label: "binance_bridge_publisher_buffer_bytes")
     private let batchTimer = Metrics.Timer(label: "binance_bridge_xadd_batch_seconds")
     /// Receive → XADD reply, per data entry (markers excluded: their time is when they were made).
@@ -209,9 +211,21 @@ public final class EntryPublisher: Service, Sendable {
             batch.removeAll()
             for entry in taken { append(entry, to: &batch, keys: &streamKeys) }
             var pending = taken
+            // Whether a failed attempt may have run in part (or whole) on the server.
+            var uncertain = false
             while !pending.isEmpty {
                 let started = ContinuousClock.now
                 do {
+                    if uncertain {
+                        // What Redis already has is not sent again: no duplicates from a retry.
+                        let (unwritten, written) = try await withoutWritten(pending, keys: &streamKeys)
+                        recordWritten(written, except: [])
+                        pending = unwritten
+                        batch.removeAll()
+                        for entry in pending { append(entry, to: &batch, keys: &streamKeys) }
+                        uncertain = false
+                        if pending.isEmpty { break }
+                    }
                     let summary = try await redis.execute(batch)
                     batchTimer.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
                     recordWritten(pending, except: summary.failures)
@@ -223,8 +237,10 @@ public final class EntryPublisher: Service, Sendable {
                     failures += 1
                     recordFailure(error)
                     if error.code == .shutdown { return }
-                    // The whole batch is retried: it is unknown which commands ran, and a
-                    // duplicate entry is better than a silent hole (XADD `*` ids are new).
+                    // The whole batch is retried, less what the server turns out to have run
+                    // (a timeout can hide a batch that Redis received and ran late):
+                    // ``withoutWritten(_:keys:)`` before the next attempt.
+                    uncertain = true
                     // Finishing with Redis away: give up after a few attempts (SIGTERM must
                     // end within seconds); the loss is logged with its count.
                     if finishing || state.withLock({ $0.finishing }), failures >= 3 {
@@ -356,6 +372,37 @@ public final class EntryPublisher: Service, Sendable {
             return state.statistics.lastError != error.description
         }
         if first { logger.warning("publishing to Redis failed; retrying", metadata: ["bridge.redis.error": "\(error)"]) }
+    }
+
+    /// After an attempt whose outcome is unknown, splits `pending` into the entries Redis does
+    /// not have and those it has. A pipeline runs in order, so per stream what ran is a prefix
+    /// of that stream's pending entries: everything up to the newest pending entry equal,
+    /// field for field, to the stream's last entry (one `XREVRANGE … COUNT 1` per stream).
+    /// Entries carry their receive time in µs, so an equal entry is that entry.
+    private func withoutWritten(_ pending: [StreamEntry], keys streamKeys: inout StreamKeys) async throws(RedisClientError) -> (unwritten: [StreamEntry], written: [StreamEntry]) {
+        var order: [String] = []
+        var positions: [String: [Int]] = [:]
+        for (index, entry) in pending.enumerated() {
+            let key = streamKeys.resolve(entry, keys: keys, configuration: configuration).key
+            if positions[key] == nil { order.append(key) }
+            positions[key, default: []].append(index)
+        }
+        var probe = RedisCommandBatch(reservingCapacity: 96 * order.count)
+        for key in order { probe.append(["XREVRANGE", key, "+", "-", "COUNT", "1"]) }
+        let replies = try await redis.pipeline(probe)
+        var written = Set<Int>()
+        for (key, reply) in zip(order, replies) {
+            guard let last = reply.array?.first?.array, last.count == 2, let values = last[1].array else { continue }
+            let fields = stride(from: 0, to: values.count - 1, by: 2).map { (values[$0].string ?? "", values[$0 + 1].string ?? "") }
+            let mine = positions[key] ?? []
+            if let newest = mine.lastIndex(where: { pending[$0].decodedFields.elementsEqual(fields) { $0.0 == $1.0 && $0.1 == $1.1 } }) {
+                written.formUnion(mine[...newest])
+            }
+        }
+        guard !written.isEmpty else { return (pending, []) }
+        logger.info("a timed-out batch had run in part; not sending it again", metadata: ["bridge.entries": "\(written.count)"])
+        retrySkippedCounter.increment(by: written.count)
+        return (pending.indices.filter { !written.contains($0) }.map { pending[$0] }, written.sorted().map { pending[$0] })
     }
 
     // MARK: Encoding
