@@ -3,9 +3,10 @@
 # redis-server on a free 127.0.0.1 port (persistence off), exports its URL to the tests as
 # BRIDGE_TEST_REDIS_URL, runs unit and integration tests, stops the server by PID.
 # Extra arguments go to `swift test` (e.g. scripts/test.sh --filter RedisClientTests).
-# Without arguments, the order-book run over the simulator's market (CPU-bound: both cores
-# for minutes in a debug build) runs after the rest, alone, so the timing-sensitive tests
-# never share the machine with it: BOOK_SYNC_EVENTS diff events per gap rate (default
+# Without arguments, the fault matrix (bridge processes under faults) and then the
+# order-book run over the simulator's market (CPU-bound: both cores for minutes in a debug
+# build) run after the rest, each alone, so the timing-sensitive tests never share the
+# machine with them: BOOK_SYNC_EVENTS diff events per gap rate (default
 # 400,000, about 2.5 minutes; BOOK_SYNC_EVENTS=1000000 is the full million, about
 # 6 minutes on a quiet 2-core machine).
 #
@@ -41,7 +42,13 @@ if [ "$#" -gt 0 ]; then
     swift test --skip-build "$@" || status=$?
     exit "$status"
 fi
-swift test --skip-build --skip BookSyncSimulationTests || status=$?
+swift test --skip-build --skip 'BookSyncSimulationTests|FaultMatrixTests' || status=$?
+if [ "$status" -eq 0 ]; then
+    # The fault matrix runs bridge processes, a simulator and Redis servers for about 3
+    # minutes: alone, so the pool's timing tests never share the machine with it.
+    echo "==> fault matrix (the bridge process under faults)"
+    swift test --skip-build --filter FaultMatrixTests || status=$?
+fi
 if [ "$status" -eq 0 ]; then
     echo "==> order books over the simulator's market (BOOK_SYNC_EVENTS=${BOOK_SYNC_EVENTS:-400000})"
     BOOK_SYNC_EVENTS="${BOOK_SYNC_EVENTS:-400000}" swift test --skip-build --filter BookSyncSimulationTests || status=$?
