@@ -174,7 +174,7 @@ public final class DepthSnapshotFetcher: Service, Sendable {
                 consumer.snapshotArrived(request, body: body, receivedAt: receivedAt)
             case 429, 418:
                 // Binance's rule: stop for Retry-After (a 418 is an IP ban). Every request waits.
-                let seconds = response.headers.first(name: "Retry-After").flatMap { Int($0) } ?? (response.status.code == 418 ? 120 : 60)
+                let seconds = Self.retryAfterSeconds(response)
                 state.withLock { state in
                     state.rateLimited += 1
                     state.budget.pause(seconds: seconds, now: wallNow)
@@ -210,5 +210,13 @@ public final class DepthSnapshotFetcher: Service, Sendable {
             state.queue.insert(item, at: 0)
         }
         wake.yield()
+    }
+}
+
+extension DepthSnapshotFetcher {
+    /// The wait Binance asks for with a `429` or `418` (`Retry-After` in seconds; else 60 s,
+    /// or 120 s for a ban). Every REST caller of the bridge honours the same rule.
+    static func retryAfterSeconds(_ response: HTTPClientResponse) -> Int {
+        response.headers.first(name: "Retry-After").flatMap { Int($0) } ?? (response.status.code == 418 ? 120 : 60)
     }
 }

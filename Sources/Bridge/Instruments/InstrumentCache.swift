@@ -158,8 +158,7 @@ public final class InstrumentCache: Sendable {
         guard response.status == .ok else {
             let limited = response.status.code == 429 || response.status.code == 418
             // Binance's rule for both: stop for Retry-After (a 418 is an IP ban).
-            let retryAfter = limited
-                ? Duration.seconds(response.headers.first(name: "Retry-After").flatMap { Int($0) } ?? (response.status.code == 418 ? 120 : 60)) : nil
+            let retryAfter = limited ? Duration.seconds(DepthSnapshotFetcher.retryAfterSeconds(response)) : nil
             throw InstrumentSyncError(message: "exchangeInfo answered HTTP \(response.status.code): \(String(buffer: body).prefix(200))", retryAfter: retryAfter)
         }
         guard let root = JSONValue.parse(Array(buffer: body)), let symbols = root["symbols"]?.array else {

@@ -208,9 +208,13 @@ public final class EntryPublisher: Service, Sendable {
                 if finishing { return }
                 continue
             }
-            batch.removeAll()
-            for entry in taken { append(entry, to: &batch, keys: &streamKeys) }
             var pending = taken
+            /// The batch re-encoded for what is still pending.
+            func encodePending() {
+                batch.removeAll()
+                for entry in pending { append(entry, to: &batch, keys: &streamKeys) }
+            }
+            encodePending()
             // Whether a failed attempt may have run in part (or whole) on the server.
             var uncertain = false
             while !pending.isEmpty {
@@ -221,8 +225,7 @@ public final class EntryPublisher: Service, Sendable {
                         let (unwritten, written) = try await withoutWritten(pending, keys: &streamKeys)
                         recordWritten(written, except: [])
                         pending = unwritten
-                        batch.removeAll()
-                        for entry in pending { append(entry, to: &batch, keys: &streamKeys) }
+                        encodePending()
                         uncertain = false
                         if pending.isEmpty { break }
                     }
@@ -230,8 +233,7 @@ public final class EntryPublisher: Service, Sendable {
                     batchTimer.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - started))
                     recordWritten(pending, except: summary.failures)
                     pending = handle(summary, of: pending)
-                    batch.removeAll()
-                    for entry in pending { append(entry, to: &batch, keys: &streamKeys) }
+                    encodePending()
                     failures = 0
                 } catch {
                     failures += 1
