@@ -170,6 +170,9 @@ final class SimAdminHandler: ChannelInboundHandler {
             json.bool("combined", connection.combined)
             json.int("age_ms", connection.ageMilliseconds)
             json.int("messages_sent", Int64(connection.messagesSent))
+            json.int("pings_sent", Int64(connection.pingsSent))
+            json.int("pongs_answering", Int64(connection.pongsAnswering))
+            json.int("pongs_unsolicited", Int64(connection.pongsUnsolicited))
             json.beginArray("streams")
             for stream in connection.streams { json.stringElement(escaping: stream) }
             json.endArray()

@@ -121,7 +121,8 @@ extension SimExchange {
                 SimConnectionStatus(
                     id: connection.id, market: connection.market, route: connection.route, combined: connection.combined,
                     streams: connection.subscriptions, ageMilliseconds: now - connection.openedAt,
-                    messagesSent: connection.messagesSent, faults: connection.activeFaults
+                    messagesSent: connection.messagesSent, pingsSent: connection.pingsSent,
+                    pongsAnswering: connection.pongsAnswering, pongsUnsolicited: connection.pongsUnsolicited, faults: connection.activeFaults
                 )
             },
             messagesSent: messagesSent,

@@ -112,6 +112,11 @@ public struct SimConnectionStatus: Sendable, Equatable {
     public var ageMilliseconds: Int64
     /// Data frames queued to it since it opened.
     public var messagesSent: Int
+    /// Server pings sent; pongs received that echoed one of them; pongs that did not
+    /// (unsolicited: accepted, and no answer to a ping).
+    public var pingsSent: Int
+    public var pongsAnswering: Int
+    public var pongsUnsolicited: Int
     /// Active faults on it: `stalled`, `ignoring_pings`, `slow_writes`.
     public var faults: [String]
 }

@@ -29,6 +29,9 @@ final class SimMarketFeed {
     private var liquidations: [SimLiquidationModel]
     /// `!contractInfo` period in ms.
     let contractInfoInterval: Int64
+    /// Ticker and kline push periods in ms (``SimulatorConfiguration/tickerInterval``, ``SimulatorConfiguration/klineInterval``).
+    let tickerInterval: Int64
+    let klineInterval: Int64
     /// Pairs (upper case) in configuration order, and the model whose fair price is each
     /// pair's index: the perpetual when there is one, else the pair's first contract.
     private var pairs: [String] = []
@@ -50,7 +53,7 @@ final class SimMarketFeed {
         case depth(Int)
         /// Every 1 s or 3 s: mark and index prices, and (1 s) the composite and asset indexes.
         case markPrice(Int)
-        /// Every 250 ms: trade, continuous and price klines.
+        /// Every ``klineInterval`` (Binance: 250 ms): trade, continuous and price klines.
         case kline
         case tickers
         /// The one-second liquidation windows.
@@ -156,11 +159,14 @@ final class SimMarketFeed {
     static let depthSpeeds = [100, 250, 500]
 
     /// A feed at `rate` actions per second per symbol, of which `tradeRatio` are trades; with
-    /// `liquidationsPerSecond` liquidations per symbol (0…1) and a `!contractInfo` push per
-    /// symbol every `contractInfoInterval`.
+    /// `liquidationsPerSecond` liquidations per symbol (0…1), a `!contractInfo` push per
+    /// symbol every `contractInfoInterval`, tickers every `tickerInterval` and klines every
+    /// `klineInterval`.
     init(
         market: BinanceMarket, instruments: [SimInstrument], seed: UInt64, rate: Double, tradeRatio: Double = 0.2,
-        liquidationsPerSecond: Double = 0.2, contractInfoInterval: Duration = .seconds(60)
+        liquidationsPerSecond: Double = 0.2, contractInfoInterval: Duration = .seconds(60),
+        tickerInterval: Duration = .seconds(1), klineInterval: Duration = .milliseconds(250),
+        checksumHistory: Int = SimSymbolModel.defaultChecksumHistory
     ) {
         self.market = market
         self.seed = seed
@@ -169,11 +175,12 @@ final class SimMarketFeed {
         // other symbols are configured.
         let universe = chosen.enumerated().map { index, instrument in instruments.firstIndex(of: instrument) ?? index }
         let ratio = SimRatio(tradeRatio)
-        models = zip(chosen, universe).map { SimSymbolModel(instrument: $0, seed: seed, index: $1, tradeRatio: ratio) }
+        models = zip(chosen, universe).map { SimSymbolModel(instrument: $0, seed: seed, index: $1, tradeRatio: ratio, checksumHistory: checksumHistory) }
         liquidations = zip(chosen, universe).map { SimLiquidationModel(instrument: $0, seed: seed, index: $1, perSecond: liquidationsPerSecond) }
         universeIndex = universe
-        let (seconds, attoseconds) = contractInfoInterval.components
-        self.contractInfoInterval = max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+        self.contractInfoInterval = Self.milliseconds(contractInfoInterval)
+        self.tickerInterval = Self.milliseconds(tickerInterval)
+        self.klineInterval = Self.milliseconds(klineInterval)
         markKlines = Array(repeating: [:], count: chosen.count)
         self.rate = rate
         stepCredit = Array(repeating: 0, count: models.count)
@@ -201,13 +208,21 @@ final class SimMarketFeed {
         }
     }
 
-    /// A feed as `configuration` sets it (``SimulatorConfiguration/ratePerSymbol``).
+    /// A feed as `configuration` sets it (``SimulatorConfiguration/actionsPerSymbol``).
     convenience init(market: BinanceMarket, configuration: SimulatorConfiguration) {
+        let actions = configuration.actionsPerSymbol
         self.init(
-            market: market, instruments: configuration.instruments, seed: configuration.seed, rate: configuration.ratePerSymbol,
-            tradeRatio: configuration.tradeRatio, liquidationsPerSecond: configuration.liquidationsPerSecond,
-            contractInfoInterval: configuration.contractInfoInterval
+            market: market, instruments: configuration.instruments, seed: configuration.seed, rate: actions.rate,
+            tradeRatio: actions.tradeRatio, liquidationsPerSecond: configuration.liquidationsPerSecond,
+            contractInfoInterval: configuration.contractInfoInterval, tickerInterval: configuration.tickerInterval,
+            klineInterval: configuration.klineInterval, checksumHistory: configuration.bookChecksumHistory
         )
+    }
+
+    /// A period in whole milliseconds, at least 1 (the feed's clock is in ms).
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
     }
 
     /// The index price of `pair` in its source contract's price units, with that contract.
@@ -229,8 +244,8 @@ final class SimMarketFeed {
             for speed in Self.depthSpeeds { nextDue[.depth(speed)] = now + Int64(speed) }
             nextDue[.markPrice(1)] = now + 1_000
             nextDue[.markPrice(3)] = now + 3_000
-            nextDue[.kline] = now + 250
-            nextDue[.tickers] = now + 1_000
+            nextDue[.kline] = now + klineInterval
+            nextDue[.tickers] = now + tickerInterval
             nextDue[.liquidations] = now + 1_000
             nextDue[.contractInfo] = now + contractInfoInterval
             for index in stats.indices { stats[index].ticker.start = now }
@@ -256,11 +271,11 @@ final class SimMarketFeed {
             if seconds == 1, market == .usdm { emitIndexes(now: now, wants: wants, emit: emit) }
         }
         if now >= nextDue[.kline]! {
-            nextDue[.kline] = now + 250
+            nextDue[.kline] = now + klineInterval
             emitKlines(now: now, wants: wants, emit: emit)
         }
         if now >= nextDue[.tickers]! {
-            nextDue[.tickers] = now + 1_000
+            nextDue[.tickers] = now + tickerInterval
             emitTickers(now: now, wants: wants, emit: emit)
         }
         if now >= nextDue[.liquidations]! {
@@ -565,7 +580,7 @@ final class SimMarketFeed {
         if wants("!forceOrder@arr") { emit("!forceOrder@arr", SimLiquidationModel.payload(liquidation, instrument, now, allMarket: true)) }
     }
 
-    /// Every 250 ms: `<s>@kline_<i>` and `<pair>_<ct>@continuousKline_<i>` — one window per
+    /// Every ``klineInterval``: `<s>@kline_<i>` and `<pair>_<ct>@continuousKline_<i>` — one window per
     /// symbol and interval feeds both, so a continuous kline is exactly its contract's kline —
     /// and on COIN-M the mark and index price klines.
     private func emitKlines(now: Int64, wants: Wants, emit: Emit) {

@@ -25,6 +25,13 @@ final class SimWebSocketHandler: ChannelInboundHandler {
     /// Times (ms) of the last incoming messages, for the per-second limit.
     private var recentMessages: [Int64] = []
     private var awaitingPongSince: Int64?
+    /// Payloads of the pings sent since the last answered one (newest last, at most 16): a
+    /// pong echoing one of them answers; any other pong is unsolicited.
+    private var unansweredPings: [Int64] = []
+    /// Server pings sent, and pongs received that answered one / that did not (status).
+    private(set) var pingsSent = 0
+    private(set) var pongsAnswering = 0
+    private(set) var pongsUnsolicited = 0
     private var lifetimeTask: Scheduled<Void>?
     /// The pending pong deadline; replaced (never accumulated) on each unanswered ping.
     private var pongDeadlineTask: Scheduled<Void>?
@@ -160,6 +167,9 @@ final class SimWebSocketHandler: ChannelInboundHandler {
         let now = WallClock.milliseconds()
         let frame = WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: String(now)))
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        pingsSent += 1
+        unansweredPings.append(now)
+        if unansweredPings.count > 16 { unansweredPings.removeFirst() }
         if awaitingPongSince == nil {
             awaitingPongSince = now
             let deadline = TimeAmount(exchange.configuration.pongTimeout)
@@ -199,7 +209,14 @@ final class SimWebSocketHandler: ChannelInboundHandler {
             guard !ignoringPings else { return }
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .pong:
-            // Solicited or not, a pong satisfies the deadline.
+            // Binance: "Unsolicited pong frames are allowed, but will not prevent
+            // disconnection." Only a pong echoing an unanswered ping's payload meets the deadline.
+            guard let payload = Int64(String(buffer: frame.unmaskedData)), unansweredPings.contains(payload) else {
+                pongsUnsolicited += 1
+                return
+            }
+            pongsAnswering += 1
+            unansweredPings.removeAll()
             awaitingPongSince = nil
             pongDeadlineTask?.cancel()
             pongDeadlineTask = nil

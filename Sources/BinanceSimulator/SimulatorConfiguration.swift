@@ -30,6 +30,22 @@ public struct SimulatorConfiguration: Sendable {
     /// Period of the simulated `!contractInfo` pushes (one message per symbol each period).
     /// Binance pushes on changes only; a steady period lets consumers see the stream at all.
     public var contractInfoInterval: Duration = .seconds(60)
+    /// Trades per second per symbol (`aggTrade`, `trade`; one trade is one message on each).
+    /// With ``bookUpdatesPerSecond`` it replaces the split that ``rate`` and ``tradeRatio``
+    /// give: whichever of the two is set wins for its part, the other keeps its share.
+    public var tradesPerSecond: Double?
+    /// Book-level changes per second per symbol, apart from the ones trades make (`depth…`
+    /// diffs carry them; `bookTicker` pushes when one moves the top).
+    public var bookUpdatesPerSecond: Double?
+    /// Period of the `ticker`, `miniTicker`, `!ticker@arr` and `!miniTicker@arr` pushes
+    /// (Binance fixes none in the stream name).
+    public var tickerInterval: Duration = .seconds(1)
+    /// Period of the kline pushes of every kind (Binance: 250 ms).
+    public var klineInterval: Duration = .milliseconds(250)
+    /// Book checksums remembered per symbol, one per change (8 bytes each), for
+    /// ``BinanceSimulator/bookChecksum(market:symbol:at:)``: how far behind the exchange a
+    /// consumer's book may be and still be compared.
+    public var bookChecksumHistory = 8_192
     /// How often the market clock advances.
     public var tickInterval: Duration = .milliseconds(10)
     /// A connection is closed by the server after this long (Binance: 24 h).
@@ -67,6 +83,50 @@ public struct SimulatorConfiguration: Sendable {
 
     public init() {}
 
+    /// The exchange actions each symbol runs: per second, and the share of them that are
+    /// trades. ``ratePerSymbol`` and ``tradeRatio``, with each part replaced by
+    /// ``tradesPerSecond`` / ``bookUpdatesPerSecond`` when set.
+    public var actionsPerSymbol: (rate: Double, tradeRatio: Double) {
+        guard tradesPerSecond != nil || bookUpdatesPerSecond != nil else { return (ratePerSymbol, tradeRatio) }
+        let trades = tradesPerSecond ?? ratePerSymbol * tradeRatio
+        let books = bookUpdatesPerSecond ?? ratePerSymbol * (1 - tradeRatio)
+        let total = trades + books
+        return (total, total > 0 ? trades / total : 0)
+    }
+
+    /// Sets the rate of one stream type, in messages per second per symbol (`aggTrade=200`,
+    /// `depth=800`, `ticker=2`). Types whose rate Binance fixes in the stream name
+    /// (`markPrice@1s`, `depth@100ms`, `depth5`…) or that follow from others
+    /// (`bookTicker`) are refused with the reason.
+    public mutating func setStreamRate(_ type: String, perSecond value: Double) throws(SimConfigurationError) {
+        guard value.isFinite, value >= 0 else { throw SimConfigurationError("stream rate \(type)=\(value): expected a number of messages per second, 0 or more") }
+        func interval() throws(SimConfigurationError) -> Duration {
+            // The market clock ticks every 10 ms: a shorter period cannot be kept.
+            guard value > 0, value <= 100 else { throw SimConfigurationError("stream rate \(type)=\(value): expected more than 0 and at most 100 pushes per second") }
+            return .microseconds(Int64((1_000_000 / value).rounded()))
+        }
+        switch type {
+        case "aggTrade", "trade": tradesPerSecond = value
+        case "depth": bookUpdatesPerSecond = value
+        case "forceOrder":
+            guard value <= 1 else { throw SimConfigurationError("stream rate forceOrder=\(value): Binance pushes at most one liquidation per symbol per second") }
+            liquidationsPerSecond = value
+        case "ticker", "miniTicker": tickerInterval = try interval()
+        case "kline", "continuousKline", "markPriceKline", "indexPriceKline": klineInterval = try interval()
+        case "contractInfo": contractInfoInterval = try interval()
+        case "bookTicker":
+            throw SimConfigurationError("stream rate bookTicker: it pushes when the top of the book changes; set aggTrade= and depth= (the changes that move it)")
+        case "markPrice", "indexPrice", "depth5", "depth10", "depth20", "compositeIndex", "assetIndex":
+            throw SimConfigurationError("stream rate \(type): Binance fixes its rate in the stream name (@1s, @100ms, @500ms, or the default)")
+        default:
+            throw SimConfigurationError("stream rate \(type): unknown stream type; expected one of \(Self.streamRateTypes.joined(separator: ", "))")
+        }
+    }
+
+    /// The stream types ``setStreamRate(_:perSecond:)`` accepts.
+    public static let streamRateTypes = ["aggTrade", "trade", "depth", "forceOrder", "ticker", "miniTicker", "kline", "continuousKline",
+                                         "markPriceKline", "indexPriceKline", "contractInfo"]
+
     /// The actions per second each symbol runs at: ``aggregateRate`` split evenly over every
     /// configured symbol of both markets, else ``rate``.
     public var ratePerSymbol: Double {
@@ -86,4 +146,10 @@ public struct SimTLS: Sendable, Equatable {
         self.certificatePath = certificatePath
         self.keyPath = keyPath
     }
+}
+
+/// A setting the simulator cannot run with, said in the user's terms.
+public struct SimConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -26,13 +26,18 @@ struct BinanceSim: AsyncParsableCommand {
     @Option(help: "COIN-M port (WebSocket + /dapi REST); 0 picks a free port.") var coinmPort: Int?
     @Option(help: "Admin HTTP port: GET /status, POST /faults/… (docs/simulator.md); 0 picks a free port. None unless given.") var adminPort: Int?
     @Option(help: "Address to listen on.") var host: String?
-    @Option(help: "Write {\"usdm\": N, \"coinm\": N, \"admin\": N} to this file once listening.") var portsFile: String?
+    @Option(help: "Write {\"usdm\": N, \"coinm\": N, \"admin\": N} to this file once listening (admin null without --admin-port).") var portsFile: String?
     @Option(help: "Seed of the market: the same seed gives the same books, trades and ids.") var seed: UInt64?
     @Option(help: "Comma-separated symbols to trade (default: BTCUSDT,ETHUSDT,SOLUSDT,BTCUSD_PERP,ETHUSD_PERP,BTCUSD_261225).") var symbols: String?
     @Option(help: "Exchange actions per second per symbol (book updates and trades; --trade-ratio of them are trades).") var rate: Double?
     @Option(help: "Exchange actions per second across all symbols of both markets, split evenly; overrides --rate.") var aggregateRate: Double?
     @Option(help: "Share of exchange actions that are trades, 0 to 1 (default 0.2).") var tradeRatio: Double?
     @Option(help: "Liquidations per second per symbol on forceOrder streams, 0 to 1: Binance pushes at most one per symbol per second (default 0.2).") var liquidationsPerSecond: Double?
+    @Option(name: .customLong("stream-rate"), parsing: .singleValue, help: ArgumentHelp(
+        "Rate of one stream type, in messages per second per symbol, e.g. aggTrade=200, depth=800, ticker=2 (repeatable).",
+        discussion: "aggTrade|trade: trades; depth: book changes besides trades (bookTicker pushes when one moves the top); forceOrder: 0 to 1; ticker|miniTicker, kline (every kind), contractInfo: pushes per second, at most 100. Replaces its part of --rate/--aggregate-rate and --trade-ratio.",
+        valueName: "type=N"
+    )) var streamRate: [String] = []
     @Option(help: "Period of the simulated !contractInfo pushes, one per symbol, e.g. 60s, 5m (default 60s).") var contractInfoInterval: String?
     @Option(help: "Connection lifetime, e.g. 24h, 90s, 500ms (Binance: 24h).") var lifetime: String?
     @Option(help: "Server ping period (Binance: 3m).") var pingInterval: String?
@@ -54,8 +59,9 @@ struct BinanceSim: AsyncParsableCommand {
         let simulator = try await BinanceSimulator.start(configuration)
         let ports = simulator.ports
         if let portsFile {
-            let admin = ports.admin.map { ", \"admin\": \($0)" } ?? ""
-            let json = "{\"usdm\": \(ports.usdm), \"coinm\": \(ports.coinm)\(admin)}\n"
+            // The same three keys every time (admin null without --admin-port): scripts index it.
+            let admin = ports.admin.map(String.init) ?? "null"
+            let json = "{\"usdm\": \(ports.usdm), \"coinm\": \(ports.coinm), \"admin\": \(admin)}\n"
             try json.write(toFile: portsFile, atomically: true, encoding: .utf8)
         }
         let scheme = configuration.tls == nil ? "" : " (TLS)"
@@ -69,7 +75,10 @@ struct BinanceSim: AsyncParsableCommand {
         var configuration = SimulatorConfiguration()
         var file: [String: Any] = [:]
         if let config {
-            let text = try String(contentsOfFile: config, encoding: .utf8)
+            let text: String
+            do { text = try String(contentsOfFile: config, encoding: .utf8) } catch {
+                throw ValidationError("cannot read --config \(config): \(error.localizedDescription)")
+            }
             guard let mapping = try Yams.load(yaml: text) as? [String: Any] else {
                 throw ValidationError("\(config): the top level must be a mapping")
             }
@@ -77,7 +86,7 @@ struct BinanceSim: AsyncParsableCommand {
                                       "pong_timeout", "max_streams", "max_msgs_per_second", "silent_wrong_route",
                                       "admin_port", "max_connection_attempts", "connection_attempt_window", "ground_truth",
                                       "replay", "replay_speed", "tls_cert", "tls_key",
-                                      "aggregate_rate", "trade_ratio", "liquidations_per_second", "contract_info_interval"]
+                                      "aggregate_rate", "trade_ratio", "liquidations_per_second", "contract_info_interval", "stream_rates"]
             if let unknown = mapping.keys.first(where: { !known.contains($0) }) {
                 throw ValidationError("\(config): unknown setting \(unknown)")
             }
@@ -123,6 +132,23 @@ struct BinanceSim: AsyncParsableCommand {
                 guard let duration = Self.parseDuration(raw) else { throw ValidationError("\(key): expected a duration like 24h, 90s or 500ms, got \(raw)") }
                 configuration[keyPath: path] = duration
             }
+        }
+        // Stream rates after the settings they override: the file's, then the flags'.
+        var rates: [(String, String)] = []
+        if let raw = file["stream_rates"] {
+            guard let mapping = raw as? [String: Any] else {
+                throw ValidationError("\(config ?? ""): stream_rates must be a mapping of stream type to messages per second, e.g. {aggTrade: 200}")
+            }
+            rates += mapping.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") }
+        }
+        for item in streamRate {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--stream-rate \(item): expected type=N, e.g. aggTrade=200") }
+            rates.append((parts[0], parts[1]))
+        }
+        for (type, raw) in rates {
+            guard let perSecond = Double(raw) else { throw ValidationError("stream rate \(type)=\(raw): expected a number of messages per second") }
+            do { try configuration.setStreamRate(type, perSecond: perSecond) } catch { throw ValidationError(error.description) }
         }
         let chosen: [String]? = try value(symbols.map { $0.split(separator: ",").map(String.init) }, "symbols") { raw in
             (raw as? [Any])?.map { "\($0)" } ?? "\(raw)".split(separator: ",").map(String.init)

@@ -77,16 +77,86 @@ struct SimFaultTests {
         }
     }
 
+    /// How a test injects its fault: in-process, or through the admin HTTP API. The same
+    /// `SimExchange.apply` is behind both; the admin path adds the route, the query parsing
+    /// and the JSON reply, so every effect test runs both ways.
+    enum Via: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case inProcess, admin
+        var testDescription: String { rawValue }
+    }
+
+    /// The fast configuration, with an admin listener when the test injects through it.
+    static func configuration(_ via: Via, _ change: (inout SimulatorConfiguration) -> Void = { _ in }) -> SimulatorConfiguration {
+        configuration { configuration in
+            if via == .admin { configuration.adminPort = 0 }
+            change(&configuration)
+        }
+    }
+
+    /// Injects `fault` the way `via` says; an admin `400` is thrown as the `SimFaultError` it
+    /// carries, so both ways fail alike.
+    @discardableResult
+    static func inject(_ simulator: BinanceSimulator, _ via: Via, _ fault: SimFault) async throws -> SimFaultOutcome {
+        guard via == .admin else { return try await simulator.inject(fault) }
+        let reply = try await post(try #require(simulator.ports.admin), adminPath(fault))
+        guard reply.status == 200 else { throw SimFaultError(reply.json["error"] as? String ?? "HTTP \(reply.status)") }
+        #expect(reply.json["ok"] as? Bool == true)
+        return SimFaultOutcome(affected: try #require(reply.json["affected"] as? Int), details: try #require(reply.json["details"] as? [String]))
+    }
+
+    /// The admin route and query that ask for `fault` (docs/simulator.md), `@` sent
+    /// percent-encoded as a browser or curl would.
+    static func adminPath(_ fault: SimFault) -> String {
+        func target(_ target: SimConnectionTarget) -> [String] {
+            [target.market.map { "market=\($0.rawValue)" }, target.connection.map { "connection=\($0)" }].compactMap { $0 }
+        }
+        func seconds(_ value: Double?) -> [String] { value.map { ["seconds=\($0)"] } ?? [] }
+        let (name, query): (String, [String]) = switch fault {
+        case .drop(let t): ("drop", target(t))
+        case .expire(let t): ("expire", target(t))
+        case .stallConnection(let t, let s): ("stall-connection", target(t) + seconds(s))
+        case .ignorePings(let t, let s): ("ignore-pings", target(t) + seconds(s))
+        case .slowWrites(let t, let rate): ("slow-writes", target(t) + ["bytes_per_second=\(rate)"])
+        case .badFrame(let t, let kind, let bytes): ("bad-frame", target(t) + ["kind=\(kind.rawValue)", "bytes=\(bytes)"])
+        case .stallStream(let market, let stream, let connection, let s):
+            ("stall-stream", ["market=\(market.rawValue)", "stream=" + stream.replacingOccurrences(of: "@", with: "%40")]
+                + (connection.map { ["connection=\($0)"] } ?? []) + seconds(s))
+        case .sequenceGap(let market, let symbol): ("sequence-gap", ["market=\(market.rawValue)", "symbol=\(symbol)"])
+        case .refuseConnections(let s): ("refuse-connections", seconds(s))
+        case .restLimit(let status, let count, let retryAfter): ("rest-limit", ["status=\(status)", "count=\(count)", "retry_after=\(retryAfter)"])
+        case .stallREST(let s): ("stall-rest", seconds(s))
+        case .clear: ("clear", [])
+        }
+        return "/faults/" + name + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+    }
+
+    /// The admin parser reads back exactly the fault each route was built from, for every
+    /// case: what the `via: .admin` runs inject is what the in-process runs inject.
+    @Test func adminRoutesParseToTheFaultTheyName() throws {
+        let faults: [SimFault] = [
+            .drop(.all), .drop(.connection(3)), .expire(.market(.coinm)), .stallConnection(SimConnectionTarget(market: .usdm, connection: 2), seconds: 1.5),
+            .stallConnection(.all, seconds: nil), .ignorePings(.connection(1), seconds: 4), .slowWrites(.all, bytesPerSecond: 2_000),
+            .badFrame(.market(.usdm), .truncated, bytes: 1_024), .stallStream(market: .coinm, stream: "btcusd_perp@depth@100ms", connection: 5, seconds: 3),
+            .stallStream(market: .usdm, stream: "!bookTicker", connection: nil, seconds: nil), .sequenceGap(market: .usdm, symbol: "BTCUSDT"),
+            .refuseConnections(seconds: 2.5), .restLimit(status: 418, count: 2, retryAfter: 120), .stallREST(seconds: 1), .clear,
+        ]
+        for fault in faults {
+            let (path, query) = SimRESTHandler.splitQuery(Self.adminPath(fault))
+            #expect(try SimAdminHandler.fault(named: String(path.dropFirst("/faults/".count)), query) == fault, "\(Self.adminPath(fault))")
+        }
+    }
+
     // MARK: Connection faults
 
-    @Test func dropClosesOneConnectionWithoutACloseFrameAndSparesTheOthers() async throws {
-        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+    @Test(arguments: Via.allCases)
+    func dropClosesOneConnectionWithoutACloseFrameAndSparesTheOthers(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
             let first = Received(), second = Received()
             let a = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: first)
             let ids = try await Self.connections(simulator, count: 1)
             let b = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: second)
             _ = try await Self.connections(simulator, count: 2)
-            let outcome = try await simulator.inject(.drop(.connection(ids[0])))
+            let outcome = try await Self.inject(simulator, via, .drop(.connection(ids[0])))
             #expect(outcome == SimFaultOutcome(affected: 1, details: [String(ids[0])]))
             try await Self.eventually("first client sees the drop") { first.closed }
             // No close frame: the client reports no close code (1006 in its terms).
@@ -98,21 +168,23 @@ struct SimFaultTests {
         }
     }
 
-    @Test func expireClosesWithGoingAway() async throws {
-        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+    @Test(arguments: Via.allCases)
+    func expireClosesWithGoingAway(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
             let received = Received()
             let task = Self.client(simulator.ports.coinm, "/ws/btcusd_perp@bookTicker", received: received)
             _ = try await Self.connections(simulator, count: 1)
-            #expect(try await simulator.inject(.expire(.market(.usdm))).affected == 0)
-            #expect(try await simulator.inject(.expire(.market(.coinm))).affected == 1)
+            #expect(try await Self.inject(simulator, via, .expire(.market(.usdm))).affected == 0)
+            #expect(try await Self.inject(simulator, via, .expire(.market(.coinm))).affected == 1)
             try await Self.eventually("closed") { received.closed }
             #expect(received.closeCode == .goingAway)
             _ = try await task.value
         }
     }
 
-    @Test func stalledConnectionGoesSilentThenResumes() async throws {
-        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+    @Test(arguments: Via.allCases)
+    func stalledConnectionGoesSilentThenResumes(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
             let stalled = Received(), healthy = Received()
             let a = Self.client(simulator.ports.usdm, "/public/stream?streams=btcusdt@bookTicker", received: stalled)
             let ids = try await Self.connections(simulator, count: 1)
@@ -123,7 +195,7 @@ struct SimFaultTests {
             // `stalledAt` (seconds apart on a loaded machine): certainly stalled from
             // `stalledAt` until `injecting` + 4 s.
             let injecting = WallClock.milliseconds()
-            try await simulator.inject(.stallConnection(.connection(ids[0]), seconds: 4))
+            try await Self.inject(simulator, via, .stallConnection(.connection(ids[0]), seconds: 4))
             let stalledAt = WallClock.milliseconds()
             if WallClock.milliseconds() - injecting < 3_000 {
                 #expect(try await simulator.status().connections.first { $0.id == ids[0] }?.faults == ["stalled"])
@@ -144,8 +216,42 @@ struct SimFaultTests {
         }
     }
 
-    @Test func ignoredPingsMakeAPingingClientGiveUp() async throws {
-        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+    /// A stalled socket sends no server pings either (so no pong deadline can close it while
+    /// it ignores what arrives); pings and their answers resume when the stall ends.
+    @Test(arguments: Via.allCases)
+    func stalledConnectionWithholdsServerPings(via: Via) async throws {
+        let configuration = Self.configuration(via) {
+            $0.pingInterval = .milliseconds(200)
+            $0.pongTimeout = .milliseconds(1_000)
+        }
+        try await withBinanceSimulator(configuration) { simulator async throws in
+            let received = Received()
+            let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: received)
+            let id = try #require(try await Self.connections(simulator, count: 1).first)
+            func connection() async throws -> SimConnectionStatus { try #require(try await simulator.status().connections.first { $0.id == id }) }
+            try await Self.eventually("pings answered") { try await connection().pongsAnswering >= 2 }
+            let injecting = ContinuousClock.now
+            try await Self.inject(simulator, via, .stallConnection(.connection(id), seconds: 3))
+            let atStall = try await connection().pingsSent
+            try await Task.sleep(for: .milliseconds(1_500))
+            let later = try await connection()
+            // Judged only while the stall certainly lasts (a loaded machine can oversleep).
+            if ContinuousClock.now - injecting < .milliseconds(2_900) {
+                #expect(later.pingsSent == atStall, "pings sent while stalled")
+                #expect(later.faults == ["stalled"])
+            }
+            try await Self.eventually("pings and answers resume") {
+                let now = try await connection()
+                return now.pingsSent > atStall + 1 && now.pongsAnswering > later.pongsAnswering
+            }
+            #expect(!received.closed, "closed with \(String(describing: received.closeCode))")
+            task.cancel()
+        }
+    }
+
+    @Test(arguments: Via.allCases)
+    func ignoredPingsMakeAPingingClientGiveUp(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
             // Control: pings every 400 ms are answered, the connection lives.
             let answered = Received()
             let control = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", autoPing: .milliseconds(400), received: answered)
@@ -156,11 +262,11 @@ struct SimFaultTests {
             _ = try? await control.value
             try await Self.eventually("control gone") { try await simulator.status().connections.isEmpty }
 
-            try await simulator.inject(.ignorePings(.all, seconds: nil))  // nothing open yet: no-op
+            try await Self.inject(simulator, via, .ignorePings(.all, seconds: nil))  // nothing open yet: no-op
             let ignored = Received()
             let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", autoPing: .milliseconds(400), received: ignored)
             let ids = try await Self.connections(simulator, count: 1)
-            #expect(try await simulator.inject(.ignorePings(.connection(ids[0]), seconds: nil)).affected == 1)
+            #expect(try await Self.inject(simulator, via, .ignorePings(.connection(ids[0]), seconds: nil)).affected == 1)
             // The client's second ping finds the first unanswered and it closes ("Ping timeout").
             try await Self.eventually("client gives up") { ignored.closed }
             #expect(ignored.messages.count > 0)
@@ -168,13 +274,14 @@ struct SimFaultTests {
         }
     }
 
-    @Test func slowWritesThrottleThenReleaseEverythingInOrder() async throws {
-        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+    @Test(arguments: Via.allCases)
+    func slowWritesThrottleThenReleaseEverythingInOrder(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
             let received = Received()
             let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@depth20@100ms", received: received)
             let ids = try await Self.connections(simulator, count: 1)
             try await Self.eventually("data flows") { received.messages.count > 2 }
-            try await simulator.inject(.slowWrites(.connection(ids[0]), bytesPerSecond: 2_000))
+            try await Self.inject(simulator, via, .slowWrites(.connection(ids[0]), bytesPerSecond: 2_000))
             // Let frames written before the throttle finish arriving.
             try await Task.sleep(for: .milliseconds(300))
             let start = received.messages.count
@@ -190,7 +297,7 @@ struct SimFaultTests {
             #expect(Double(throttled) < 10_000 * seconds * 0.6, "throttled well below the unthrottled rate")
             let frameSize = received.texts.last!.utf8.count
             #expect(frameSize > 500)
-            try await simulator.inject(.clear)
+            try await Self.inject(simulator, via, .clear)
             let status = try await simulator.status().connections.first!
             #expect(status.faults.isEmpty)
             // Everything queued arrives, in order: u never goes backwards.
@@ -203,14 +310,14 @@ struct SimFaultTests {
         }
     }
 
-    @Test(arguments: SimBadFrameKind.allCases)
-    func badFramesArriveAndTheConnectionLivesOn(kind: SimBadFrameKind) async throws {
-        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+    @Test(arguments: SimBadFrameKind.allCases, Via.allCases)
+    func badFramesArriveAndTheConnectionLivesOn(kind: SimBadFrameKind, via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
             let received = Received()
             let task = Self.client(simulator.ports.usdm, "/public/stream?streams=btcusdt@bookTicker", received: received)
             _ = try await Self.connections(simulator, count: 1)
             try await Self.eventually("data flows") { received.messages.count > 2 }
-            #expect(try await simulator.inject(.badFrame(.all, kind, bytes: 3 << 20)).affected == 1)
+            #expect(try await Self.inject(simulator, via, .badFrame(.all, kind, bytes: 3 << 20)).affected == 1)
             try await Self.eventually("bad frame arrives") {
                 received.texts.contains { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) == nil || $0.utf8.count >= 3 << 20 }
             }
@@ -233,8 +340,9 @@ struct SimFaultTests {
 
     // MARK: Stream faults
 
-    @Test func stalledStreamIsSilentWhileItsNeighbourFlows() async throws {
-        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+    @Test(arguments: Via.allCases)
+    func stalledStreamIsSilentWhileItsNeighbourFlows(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
             let received = Received()
             let task = Self.client(simulator.ports.usdm, "/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s", received: received)
             _ = try await Self.connections(simulator, count: 1)
@@ -243,7 +351,7 @@ struct SimFaultTests {
             // instants (a loaded machine can put a long time between them; with 1.5 s the
             // status below was seen read after the stall had already ended).
             let injecting = WallClock.milliseconds()
-            try await simulator.inject(.stallStream(market: .usdm, stream: "btcusdt@aggTrade", connection: nil, seconds: 3))
+            try await Self.inject(simulator, via, .stallStream(market: .usdm, stream: "btcusdt@aggTrade", connection: nil, seconds: 3))
             // Every tick run after the stall took effect has an event time after this instant
             // (event times are scheduled tick times, never later than when the tick runs).
             let stalledAt = WallClock.milliseconds()
@@ -274,13 +382,14 @@ struct SimFaultTests {
         return ((object["data"] as? [String: Any])?["E"] as? NSNumber)?.int64Value
     }
 
-    @Test func sequenceGapBreaksThePuChainExactlyOnce() async throws {
-        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+    @Test(arguments: Via.allCases)
+    func sequenceGapBreaksThePuChainExactlyOnce(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
             let received = Received()
             let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@depth@100ms", received: received)
             _ = try await Self.connections(simulator, count: 1)
             try await Self.eventually("diffs flow") { received.messages.count > 5 }
-            let outcome = try await simulator.inject(.sequenceGap(market: .usdm, symbol: "BTCUSDT"))
+            let outcome = try await Self.inject(simulator, via, .sequenceGap(market: .usdm, symbol: "BTCUSDT"))
             #expect(outcome.details == ["btcusdt@depth@100ms", "btcusdt@depth", "btcusdt@depth@500ms"])
             let before = received.messages.count
             try await Self.eventually("more diffs") { received.messages.count > before + 10 }
@@ -299,24 +408,26 @@ struct SimFaultTests {
         }
     }
 
-    @Test func unknownSymbolsAndBadValuesAreErrors() async throws {
-        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
-            await #expect(throws: SimFaultError.self) { try await simulator.inject(.sequenceGap(market: .usdm, symbol: "NOPEUSDT")) }
-            await #expect(throws: SimFaultError.self) { try await simulator.inject(.slowWrites(.all, bytesPerSecond: 0)) }
-            await #expect(throws: SimFaultError.self) { try await simulator.inject(.stallConnection(.all, seconds: -1)) }
-            await #expect(throws: SimFaultError.self) { try await simulator.inject(.stallStream(market: .usdm, stream: "no stream", connection: nil, seconds: nil)) }
+    @Test(arguments: Via.allCases)
+    func unknownSymbolsAndBadValuesAreErrors(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
+            await #expect(throws: SimFaultError.self) { try await Self.inject(simulator, via, .sequenceGap(market: .usdm, symbol: "NOPEUSDT")) }
+            await #expect(throws: SimFaultError.self) { try await Self.inject(simulator, via, .slowWrites(.all, bytesPerSecond: 0)) }
+            await #expect(throws: SimFaultError.self) { try await Self.inject(simulator, via, .stallConnection(.all, seconds: -1)) }
+            await #expect(throws: SimFaultError.self) { try await Self.inject(simulator, via, .stallStream(market: .usdm, stream: "no stream", connection: nil, seconds: nil)) }
         }
     }
 
     // MARK: Admission
 
-    @Test func refusedConnectionsFailUntilTheWindowEnds() async throws {
-        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+    @Test(arguments: Via.allCases)
+    func refusedConnectionsFailUntilTheWindowEnds(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
             // A window long enough that a loaded machine still connects inside it: a client
             // that connected after it would stream forever and never fail.
             let window = Duration.seconds(3)
             let injected = ContinuousClock.now
-            try await simulator.inject(.refuseConnections(seconds: 3))
+            try await Self.inject(simulator, via, .refuseConnections(seconds: 3))
             let refused = Received()
             let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: refused, expectFailure: true)
             let watchdog = Task {
@@ -387,6 +498,7 @@ struct SimFaultTests {
             #expect(connections[0]["id"] as? Int == ids[0])
             #expect(connections[0]["route"] as? String == "public")
             #expect(connections[0]["streams"] as? [String] == ["btcusdt@bookTicker", "btcusdt@depth"])
+            for key in ["pings_sent", "pongs_answering", "pongs_unsolicited", "messages_sent", "age_ms"] { #expect(connections[0][key] is Int, "\(key)") }
             #expect((body["messages_sent"] as? Int ?? 0) > 0)
 
             let stall = try await Self.post(admin, "/faults/stall-stream?market=usdm&stream=btcusdt%40depth&seconds=30")

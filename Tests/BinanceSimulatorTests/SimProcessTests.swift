@@ -3,6 +3,8 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import TestSupport
+import WSClient
 
 /// The `binance-sim` executable as users script it: ports file, admin API, clean SIGTERM exit.
 @Suite("binance-sim executable", .timeLimit(.minutes(1)))
@@ -78,11 +80,91 @@ struct SimProcessTests {
         #expect(FileManager.default.fileExists(atPath: truth))
     }
 
+    /// Waits (bounded) for `path` to be written; its JSON object.
+    static func ports(_ path: String, of process: Process) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while FileManager.default.contents(atPath: path)?.isEmpty ?? true {
+            guard ContinuousClock.now < deadline, process.isRunning else {
+                Issue.record("no ports file")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+    }
+
+    /// Settings from `--config` (YAML, stream rates included), flags over them, the ports
+    /// file's three keys with `admin` null when there is no admin port, and exit 0 on SIGTERM.
+    @Test func configFileFlagsOverItAndSIGTERMExitsCleanly() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sim-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("sim.yaml").path
+        let portsFile = directory.appendingPathComponent("ports.json").path
+        try """
+            usdm_port: 0
+            coinm_port: 0
+            symbols: [BTCUSDT, BTCUSD_PERP]
+            rate: 20
+            stream_rates: {ticker: 10, kline: 1}
+            max_streams: 3
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        // The flag wins over the file's max_streams.
+        let (process, _) = try Self.run(["--config", config, "--ports-file", portsFile, "--max-streams", "2"])
+        defer { if process.isRunning { process.terminate() } }
+        let ports = try await Self.ports(portsFile, of: process)
+        #expect(Set(ports.keys) == ["usdm", "coinm", "admin"])
+        #expect(ports["admin"] is NSNull)
+        let usdm = try #require(ports["usdm"] as? Int)
+        let received = SimFaultTests.Received()
+        let task = SimFaultTests.client(usdm, "/ws/btcusdt@ticker", received: received)
+        try await TestSupport.eventually("ten tickers") { received.messages.count >= 10 }
+        task.cancel()
+        // Ticker event times 100 ms apart (the file's ticker: 10), not the default 1 s.
+        let times = try received.texts.map { text in
+            try #require(((try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["E"] as? NSNumber)?.int64Value)
+        }
+        #expect(Set(zip(times.dropFirst(), times).map { $0 - $1 }) == [100], "\(times)")
+        // --max-streams 2 from the flag: a third stream is error 4.
+        let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(usdm)/ws", logger: SimProtocolTests.logger) { inbound, outbound, _ in
+            try await outbound.write(.text(#"{"method":"SUBSCRIBE","params":["a@aggTrade","b@aggTrade","c@aggTrade"],"id":1}"#))
+            var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+            guard case .text(let reply)? = try await messages.next() else { Issue.record("no reply"); return }
+            #expect(reply.contains("Too many subscriptions"))
+            while try await messages.next() != nil {}
+        }
+        #expect(close?.closeCode == .policyViolation)
+        process.terminate()  // SIGTERM
+        #expect(try await Self.wait(process, within: .seconds(5)) == 0)
+    }
+
+    /// `--help` documents the flags users script against.
+    @Test func helpDocumentsTheInterface() async throws {
+        let process = Process()
+        process.executableURL = try Self.executable()
+        process.arguments = ["--help"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(try await Self.wait(process, within: .seconds(10)) == 0)
+        for flag in ["--usdm-port", "--coinm-port", "--admin-port", "--host", "--ports-file", "--seed", "--symbols", "--rate", "--aggregate-rate",
+                     "--stream-rate", "--lifetime", "--ping-interval", "--pong-timeout", "--max-streams", "--max-msgs-per-second",
+                     "--silent-wrong-route", "--ground-truth", "--replay", "--tls-cert", "--tls-key", "--config", "SIGTERM"] {
+            #expect(text.contains(flag), "--help lacks \(flag)")
+        }
+    }
+
     @Test(arguments: [
         (["--tls-cert", "/nonexistent.pem"], "--tls-cert and --tls-key go together"),
         (["--replay", "/nonexistent.jsonl"], "cannot read replay file"),
         (["--admin-port", "70000"], "admin-port must be in 0…65535"),
         (["--replay-speed", "0"], "must be positive"),
+        (["--stream-rate", "markPrice=2"], "fixes its rate in the stream name"),
+        (["--stream-rate", "aggTrade"], "expected type=N"),
+        (["--stream-rate", "ticker=fast"], "expected a number of messages per second"),
+        (["--config", "/nonexistent.yaml"], "nonexistent.yaml"),
     ])
     func badSettingsStopStartUpWithAClearMessage(arguments: [String], message: String) async throws {
         let (process, errors) = try Self.run(["--usdm-port", "0", "--coinm-port", "0"] + arguments)

@@ -2,6 +2,7 @@ import BridgeCore
 import Foundation
 import Logging
 import NIOCore
+import NIOWebSocket
 import Testing
 import WSClient
 @testable import BinanceSimulator
@@ -132,6 +133,70 @@ struct SimProtocolTests {
                 while try await messages.next() != nil {}
             }
             #expect(close?.closeCode == .policyViolation)
+        }
+    }
+
+    /// At Binance's (and the default) 200: 200 streams over two requests are accepted and
+    /// listed, the 201st is error 4 and a 1008 close.
+    @Test func defaultStreamLimitIs200AcrossRequests() async throws {
+        #expect(SimulatorConfiguration().maxStreamsPerConnection == 200)
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            let close = try await Self.session(simulator, "/public/ws") { messages, out async throws in
+                func names(_ range: Range<Int>) -> String { range.map { "\"s\($0)@bookTicker\"" }.joined(separator: ",") }
+                func reply() async throws -> String {
+                    // Data of accepted streams may come first: unknown symbols send none.
+                    guard case .text(let text)? = try await messages.next() else { Issue.record("no reply"); return "" }
+                    return text
+                }
+                try await out.write(.text(#"{"method":"SUBSCRIBE","params":[\#(names(0..<150))],"id":1}"#))
+                #expect(try await reply() == #"{"result":null,"id":1}"#)
+                try await out.write(.text(#"{"method":"SUBSCRIBE","params":[\#(names(150..<200))],"id":2}"#))
+                #expect(try await reply() == #"{"result":null,"id":2}"#)
+                try await out.write(.text(#"{"method":"LIST_SUBSCRIPTIONS","id":3}"#))
+                let list = try JSONSerialization.jsonObject(with: Data(try await reply().utf8)) as? [String: Any]
+                #expect((list?["result"] as? [String])?.count == 200)
+                #expect(try await simulator.status().connections.first?.streams.count == 200)
+                try await out.write(.text(#"{"method":"SUBSCRIBE","params":["s200@bookTicker"],"id":4}"#))
+                #expect(try await reply() == #"{"error":{"code":4,"msg":"Too many subscriptions"},"id":4}"#)
+                while try await messages.next() != nil {}
+            }
+            #expect(close?.closeCode == .policyViolation)
+        }
+    }
+
+    /// Unsolicited pongs are accepted (no reply, no close) but, as on Binance, do not answer a
+    /// server ping: a client that only sends them is closed at the pong deadline. Each is
+    /// counted apart from pongs that echo a ping.
+    @Test func unsolicitedPongsAreAcceptedButDoNotAnswerPings() async throws {
+        try await withBinanceSimulator(Self.configuration()) { simulator async throws in
+            // Pings every 3 minutes: none during this part.
+            try await Self.session(simulator, "/public/ws") { messages, out async throws in
+                for _ in 0..<3 { try await out.write(.custom(WebSocketFrame(fin: true, opcode: .pong, data: ByteBuffer()))) }
+                try await out.write(.text(#"{"method":"LIST_SUBSCRIPTIONS","id":1}"#))
+                guard case .text(let text)? = try await messages.next() else { Issue.record("no reply"); return }
+                #expect(text == #"{"result":[],"id":1}"#)
+                let connection = try #require(try await simulator.status().connections.first)
+                #expect(connection.pongsUnsolicited == 3 && connection.pongsAnswering == 0 && connection.pingsSent == 0)
+                try await out.close(.normalClosure, reason: nil)
+            }
+        }
+        let configuration = Self.configuration {
+            $0.pingInterval = .milliseconds(300)
+            $0.pongTimeout = .milliseconds(2_000)
+        }
+        try await withBinanceSimulator(configuration) { simulator async throws in
+            let started = ContinuousClock.now
+            let close = try await Self.session(simulator, "/public/ws") { messages, out async throws in
+                // Not reading, so the client's automatic pong never answers a ping; an empty
+                // pong every 250 ms (4 a second, under the limit) instead, for 5 s.
+                for _ in 0..<20 {
+                    do { try await out.write(.custom(WebSocketFrame(fin: true, opcode: .pong, data: ByteBuffer()))) } catch { break }
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+                while try await messages.next() != nil {}
+            }
+            #expect(close?.closeCode == .policyViolation && close?.reason == "pong timeout", "\(String(describing: close))")
+            #expect(started.duration(to: .now) < .seconds(15))
         }
     }
 

@@ -1,8 +1,10 @@
+import BridgeCore
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 import Testing
+import TestSupport
 @testable import BinanceSimulator
 
 @Suite("Simulator REST", .timeLimit(.minutes(2)))
@@ -56,9 +58,10 @@ struct SimRESTTests {
         }
     }
 
-    @Test func injectedRateLimitsAndStalls() async throws {
-        try await withBinanceSimulator(SimProtocolTests.configuration()) { simulator async throws in
-            try await simulator.inject(.restLimit(status: 429, count: 2, retryAfter: 3))
+    @Test(arguments: SimFaultTests.Via.allCases)
+    func injectedRateLimitsAndStalls(via: SimFaultTests.Via) async throws {
+        try await withBinanceSimulator(SimProtocolTests.configuration { $0.adminPort = via == .admin ? 0 : nil }) { simulator async throws in
+            try await SimFaultTests.inject(simulator, via, .restLimit(status: 429, count: 2, retryAfter: 3))
             for _ in 0..<2 {
                 let limited = try await Self.get(simulator.ports.usdm, "/fapi/v1/depth?symbol=BTCUSDT&limit=5")
                 #expect(limited.status == 429)
@@ -66,12 +69,12 @@ struct SimRESTTests {
                 #expect(((limited.json as! [String: Any])["code"] as? NSNumber)?.intValue == -1003)
             }
             #expect(try await Self.get(simulator.ports.coinm, "/dapi/v1/depth?symbol=BTCUSD_PERP&limit=5").status == 200)
-            try await simulator.inject(.restLimit(status: 418, count: 1, retryAfter: 120))
+            try await SimFaultTests.inject(simulator, via, .restLimit(status: 418, count: 1, retryAfter: 120))
             let banned = try await Self.get(simulator.ports.coinm, "/dapi/v1/ping")
             #expect(banned.status == 418 && (banned.headers["Retry-After"] ?? banned.headers["retry-after"]) as? String == "120")
-            await #expect(throws: SimFaultError.self) { try await simulator.inject(.restLimit(status: 500, count: 1, retryAfter: 1)) }
+            await #expect(throws: SimFaultError.self) { try await SimFaultTests.inject(simulator, via, .restLimit(status: 500, count: 1, retryAfter: 1)) }
 
-            try await simulator.inject(.stallREST(seconds: 1.5))
+            try await SimFaultTests.inject(simulator, via, .stallREST(seconds: 1.5))
             let start = ContinuousClock.now
             let stalled = try await Self.get(simulator.ports.usdm, "/fapi/v1/ping")
             let waited = ContinuousClock.now - start
@@ -80,6 +83,71 @@ struct SimRESTTests {
             let after = ContinuousClock.now
             _ = try await Self.get(simulator.ports.usdm, "/fapi/v1/ping")
             #expect(ContinuousClock.now - after < .seconds(1))
+        }
+    }
+
+    /// Binance's sync procedure over real sockets: diffs from `btcusdt@depth@100ms` buffered,
+    /// a `GET /fapi/v1/depth?limit=1000` snapshot, the first event straddling it, then every
+    /// event's `pu` equal to the previous `u` for 100,000 updates; the rebuilt book's checksum
+    /// equals the exchange's own book at the last `u`.
+    @Test func restSnapshotPlusStreamedDiffsRebuildTheExchangesBook() async throws {
+        let configuration = SimProtocolTests.configuration {
+            $0.instruments = [SimInstrument.defaults[0]]
+            $0.rate = 10_000
+            // Remember far enough back that a consumer a few seconds behind still compares.
+            $0.bookChecksumHistory = 400_000
+        }
+        let instrument = SimInstrument.defaults[0]
+        try await withBinanceSimulator(configuration) { simulator async throws in
+            let received = SimFaultTests.Received()
+            let task = SimFaultTests.client(simulator.ports.usdm, "/public/ws/btcusdt@depth@100ms", received: received)
+            try await TestSupport.eventually("diffs flow") { received.messages.count >= 2 }
+            let snapshot = try #require(try await Self.get(simulator.ports.usdm, "/fapi/v1/depth?symbol=BTCUSDT&limit=1000").json as? [String: Any])
+            let start = try #require((snapshot["lastUpdateId"] as? NSNumber)?.int64Value)
+            func finalId(_ text: String) -> Int64 {
+                ((try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["u"] as? NSNumber)?.int64Value ?? 0
+            }
+            try await TestSupport.eventually("100,000 updates streamed", timeout: .seconds(90)) {
+                received.texts.last.map { finalId($0) - start >= 100_000 } ?? false
+            }
+            task.cancel()
+            let units = SimBookConsistencyTests.units
+            var book = SimOrderBook(lastUpdateId: start)
+            for (side, isBid) in [("bids", true), ("asks", false)] {
+                for level in try #require(snapshot[side] as? [[String]]) {
+                    book.apply(isBid: isBid, price: units(level[0], instrument.price.decimals), quantity: units(level[1], instrument.quantity.decimals), updateId: start)
+                }
+            }
+            var previous: Int64?
+            var applied = 0
+            for text in received.texts {
+                let event = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+                let first = try #require((event["U"] as? NSNumber)?.int64Value)
+                let final = try #require((event["u"] as? NSNumber)?.int64Value)
+                let pu = try #require((event["pu"] as? NSNumber)?.int64Value)
+                if final < start { continue }  // older than the snapshot: dropped
+                if let previous {
+                    #expect(pu == previous, "pu chain broken at u=\(final)")
+                } else {
+                    #expect(first <= start && final >= start, "the first event straddles the snapshot: U \(first) u \(final) lastUpdateId \(start)")
+                }
+                previous = final
+                for (side, isBid) in [("b", true), ("a", false)] {
+                    for level in try #require(event[side] as? [[String]]) {
+                        book.apply(isBid: isBid, price: units(level[0], instrument.price.decimals), quantity: units(level[1], instrument.quantity.decimals), updateId: final)
+                    }
+                }
+                applied += 1
+            }
+            #expect(applied > 20)
+            #expect(book.lastUpdateId - start >= 100_000)
+            func sum(_ levels: [SimOrderBook.Level], isBid: Bool) -> UInt64 {
+                levels.reduce(0) { $0 &+ BookChecksum.level(isBid: isBid, price: $1.price, quantity: $1.quantity, priceDecimals: instrument.price.decimals, quantityDecimals: instrument.quantity.decimals) }
+            }
+            let rebuilt = sum(book.bids, isBid: true) &+ sum(book.asks, isBid: false)
+            let truth = try await simulator.bookChecksum(market: .usdm, symbol: "BTCUSDT", at: book.lastUpdateId)
+            #expect(truth != nil, "update \(book.lastUpdateId) is no longer in the exchange's history")
+            #expect(rebuilt == truth, "\(book.bids.count) bids, \(book.asks.count) asks at u=\(book.lastUpdateId)")
         }
     }
 

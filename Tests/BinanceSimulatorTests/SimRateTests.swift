@@ -66,6 +66,71 @@ struct SimRateTests {
         #expect(Self.counts(SimMarketFeed(market: .usdm, configuration: configuration), seconds: 10).actions == 2 * 500)
     }
 
+    /// Per stream type: `aggTrade=` sets the trades and `depth=` the other book changes per
+    /// symbol, each replacing its part of rate × ratio; the action count is exactly their sum
+    /// and the trades are their share (4 σ).
+    @Test func streamRatesReplaceTheirPartOfTheActions() throws {
+        for (settings, rate, ratio) in [([("aggTrade", 40.0), ("depth", 160.0)], 200.0, 0.2), ([("trade", 30.0)], 110.0, 30.0 / 110), ([("depth", 20.0)], 40.0, 0.5)] {
+            var configuration = SimulatorConfiguration()
+            configuration.rate = 100
+            configuration.tradeRatio = 0.2
+            for (type, value) in settings { try configuration.setStreamRate(type, perSecond: value) }
+            let actions = configuration.actionsPerSymbol
+            #expect(abs(actions.rate - rate) < 1e-9 && abs(actions.tradeRatio - ratio) < 1e-9, "\(settings): \(actions)")
+            let feed = SimMarketFeed(market: .usdm, configuration: configuration)
+            let seconds = 20
+            let (count, trades) = Self.counts(feed, seconds: seconds)
+            #expect(count == 3 * Int(rate) * seconds, "\(settings)")
+            let perSymbol = rate * Double(seconds)
+            for instrument in feed.models.map(\.instrument) {
+                let got = Double(trades[instrument.streamSymbol + "@aggTrade"] ?? 0)
+                let tolerance = 4 * (perSymbol * ratio * (1 - ratio)).squareRoot()
+                #expect(abs(got - perSymbol * ratio) <= tolerance, "\(settings) \(instrument.symbol): \(got) trades, expected \(perSymbol * ratio) ± \(tolerance)")
+            }
+        }
+    }
+
+    /// `ticker=`, `kline=` and `contractInfo=` set their push periods: consecutive event
+    /// times are exactly 1/N apart; the defaults stay 1 s and 250 ms.
+    @Test func streamRatesSetThePeriodicPushes() throws {
+        func spacing(_ configuration: SimulatorConfiguration, _ stream: String, seconds: Int) -> Set<Int64> {
+            let messages = H.run(SimMarketFeed(market: .usdm, configuration: configuration), ticks: seconds * 100 + 1, wanted: [stream])
+            let times = messages.map(\.tick)
+            return Set(zip(times.dropFirst(), times).map { $0 - $1 })
+        }
+        var configuration = SimulatorConfiguration()
+        configuration.rate = 20
+        #expect(spacing(configuration, "btcusdt@ticker", seconds: 5) == [1_000])
+        #expect(spacing(configuration, "btcusdt@kline_1m", seconds: 3) == [250])
+        try configuration.setStreamRate("ticker", perSecond: 4)
+        try configuration.setStreamRate("kline", perSecond: 2)
+        try configuration.setStreamRate("contractInfo", perSecond: 0.5)
+        try configuration.setStreamRate("forceOrder", perSecond: 1)
+        #expect(spacing(configuration, "btcusdt@ticker", seconds: 5) == [250])
+        #expect(spacing(configuration, "!miniTicker@arr", seconds: 5) == [250])
+        #expect(spacing(configuration, "btcusdt@kline_5m", seconds: 5) == [500])
+        #expect(spacing(configuration, "btcusdt_perpetual@continuousKline_1m", seconds: 5) == [500])
+        let contractInfo = H.run(SimMarketFeed(market: .usdm, configuration: configuration), ticks: 10 * 100 + 1, wanted: ["!contractInfo"])
+        #expect(contractInfo.count == 5 * 3, "one per symbol every 2 s")
+        #expect(configuration.liquidationsPerSecond == 1)
+    }
+
+    /// Types whose rate Binance fixes, or that follow from others, and values out of range
+    /// are refused with the reason.
+    @Test func streamRatesRefuseWhatCannotBeSet() {
+        for (type, value, message) in [
+            ("markPrice", 1.0, "fixes its rate in the stream name"), ("depth5", 1, "fixes its rate"), ("bookTicker", 5, "pushes when the top of the book changes"),
+            ("kline_1m", 1, "unknown stream type"), ("aggTrade", -1, "0 or more"), ("aggTrade", .nan, "0 or more"),
+            ("forceOrder", 2, "at most one liquidation"), ("ticker", 0, "more than 0 and at most 100"), ("ticker", 1_000, "at most 100"),
+        ] {
+            var configuration = SimulatorConfiguration()
+            #expect(throws: SimConfigurationError.self, "\(type)=\(value)") { try configuration.setStreamRate(type, perSecond: value) }
+            do { try configuration.setStreamRate(type, perSecond: value) } catch {
+                #expect(error.description.contains(message), "\(type)=\(value): \(error)")
+            }
+        }
+    }
+
     /// Every stream, old and new, of both markets.
     static func everyStream(_ market: BinanceMarket) -> Set<String> {
         var names: Set<String> = ["!bookTicker", "!ticker@arr", "!miniTicker@arr", "!markPrice@arr", "!markPrice@arr@1s", "!forceOrder@arr", "!contractInfo", "!assetIndex@arr"]
