@@ -84,6 +84,7 @@ public struct BridgeComponents: Sendable {
 
     public init(configuration: BridgeConfiguration, logger: Logger) throws {
         let redisConfiguration = try BridgeApplication.redisConfiguration(configuration)
+        BridgeMetricsCatalogue.primeCounters(markets: BinanceMarket.allCases)
         // Separate connections: each runs its jobs in order, so data batches, events and
         // control replies never queue behind one another.
         let commands = RedisConnection(configuration: redisConfiguration)

@@ -66,6 +66,7 @@ struct BinanceSim: AsyncParsableCommand {
         }
         let scheme = configuration.tls == nil ? "" : " (TLS)"
         print("binance-sim listening on \(configuration.host)\(scheme): usdm \(ports.usdm), coinm \(ports.coinm)\(ports.admin.map { ", admin \($0)" } ?? "") (seed \(configuration.seed))")
+        fflush(nil)  // a script reading a pipe waits for this line: do not leave it buffered
         await Self.waitForTerminationSignal()
         await simulator.stop()
     }

@@ -30,9 +30,11 @@ struct BridgeProcessTests {
         #expect(bridge.standardError.contains("redis.url"), "stderr: \(bridge.standardError)")
     }
 
-    @Test func connectsToRedisAndExitsZeroOnSigterm() throws {
+    /// `run` is the default subcommand: `binance-bridge --redis-url …` is `binance-bridge run …`.
+    @Test(arguments: [["run"], []])
+    func connectsToRedisAndExitsZeroOnSigterm(subcommand: [String]) throws {
         let url = try SharedRedis.urlString()
-        let bridge = try BridgeProcess(arguments: ["run", "--redis-url", url, "--log-level", "info"] + Self.offline)
+        let bridge = try BridgeProcess(arguments: subcommand + ["--redis-url", url, "--log-level", "info"] + Self.offline)
         try bridge.waitForOutput("connected to Redis", within: .seconds(30))
         #expect(!bridge.standardError.contains("s3cret"))
         bridge.signal(SIGTERM)
@@ -74,28 +76,30 @@ final class BridgeProcess: Sendable {
 
     private let output = Output()
 
-    static func executable() throws -> URL {
+    static func executable(_ name: String = "binance-bridge") throws -> URL {
         // The test bundle lives in the build products directory, beside the executables.
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var directory = bundle.deletingLastPathComponent()
         for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("binance-bridge")
+            let candidate = directory.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        throw TestError("binance-bridge executable not found near \(bundle.path); build with `swift build --build-tests`")
+        throw TestError("\(name) executable not found near \(bundle.path); build with `swift build --build-tests`")
     }
 
-    init(arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `executable` (default binance-bridge) in `directory` (default: a temporary
+    /// directory, so no config file is found there) with only PATH and `environment`.
+    init(arguments: [String], environment: [String: String] = [:], executable: String = "binance-bridge", directory: URL? = nil) throws {
         let process = Process()
-        process.executableURL = try Self.executable()
+        process.executableURL = try Self.executable(executable)
         process.arguments = arguments
         // A clean environment: only what the test sets, plus PATH; no config file from the
         // working directory (run from a temporary directory).
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         env.merge(environment) { $1 }
         process.environment = env
-        process.currentDirectoryURL = FileManager.default.temporaryDirectory
+        process.currentDirectoryURL = directory ?? FileManager.default.temporaryDirectory
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

@@ -1,7 +1,8 @@
 import BinanceSimulator
-import Bridge
+@testable import Bridge
 import BridgeCore
 import Foundation
+import RedisClient
 import TestSupport
 import Testing
 
@@ -131,6 +132,92 @@ struct CommandLineToolTests {
         }
         try await Task.sleep(for: .milliseconds(100))
         return (process.exitStatus, process.standardOutput)
+    }
+
+    /// A listener on the control channel that never answers (a hung bridge): `ctl` gives up
+    /// after `--timeout` with status 3 and says so.
+    @Test func ctlGivesUpWhenNoReplyComes() async throws {
+        let prefix = uniquePrefix()
+        let url = try RedisURL(parsing: try SharedRedis.urlString())
+        guard case .tcp(let host, let port) = url.address else { throw TestError("needs a TCP Redis") }
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        listener.arguments = ["redis-cli", "-h", host, "-p", String(port), "SUBSCRIBE", prefix + ":control"]
+        listener.standardOutput = FileHandle.nullDevice
+        try listener.run()
+        defer { kill(listener.processIdentifier, SIGKILL) }
+        let redis = ["--redis-url", try SharedRedis.urlString(), "--redis-prefix", prefix]
+        try await eventually("the silent listener is subscribed") {
+            try await withRedisConnection(try SharedRedis.configuration()) { try await $0.send("PUBSUB", "NUMSUB", prefix + ":control").array?.last?.integer == 1 }
+        }
+        let started = ContinuousClock.now
+        let hung = try await run(["ctl"] + redis + ["--timeout", "1.5", "status"])
+        let waited = ContinuousClock.now - started
+        #expect(hung.status == 3, "\(hung)")
+        #expect(hung.stderr.contains("no reply"), "\(hung.stderr)")
+        #expect(hung.stdout.isEmpty)
+        #expect(waited >= .milliseconds(1_500) && waited < .seconds(20), "\(waited)")
+    }
+
+    /// On a terminal (`script` gives `tail` a pseudo-terminal), markers are highlighted: `gap`
+    /// bold red, `status` yellow; data entries stay plain.
+    @Test func tailHighlightsMarkersOnATerminal() async throws {
+        let prefix = uniquePrefix()
+        let key = "\(prefix):usdm:btcusdt@aggTrade"
+        try await withRedisConnection(try SharedRedis.configuration()) { redis in
+            _ = try await redis.send("XADD", key, "*", "type", "status", "status", "subscribed")
+            _ = try await redis.send("XADD", key, "*", "type", "agg_trade", "price", "25000.1")
+            _ = try await redis.send("XADD", key, "*", "type", "gap", "reason", "reconnect", "gap_start_us", "1", "gap_end_us", "2")
+        }
+        let command = [try BridgeProcess.executable().path, "tail", "--redis-url", try SharedRedis.urlString(), "--redis-prefix", prefix, "--from-start", "--count", "3", "btcusdt@aggTrade"]
+        let result = try await ExamplesTests().run("script", ["-qec", command.joined(separator: " "), "/dev/null"], timeout: .seconds(30))
+        #expect(result.status == 0, "\(result)")
+        let lines = result.stdout.split(whereSeparator: \.isNewline).map(String.init)
+        #expect(lines.count == 3, "\(result.stdout.debugDescription)")
+        #expect(lines.first { $0.contains("type=status") }?.hasPrefix("\u{1B}[33m") == true, "\(lines)")
+        #expect(lines.first { $0.contains("type=gap") }?.hasPrefix("\u{1B}[1;31m") == true, "\(lines)")
+        #expect(lines.first { $0.contains("type=agg_trade") }.map { !$0.contains("\u{1B}[") } == true, "\(lines)")
+    }
+
+    /// The demo's rows: data entries counted per second, their median lag, the last price
+    /// (trades, mark prices, book tops), gap markers counted, status markers skipped.
+    @Test func demoRowsCountDataLagPricesAndGaps() {
+        var row = DemoView.Row(stream: "btcusdt@aggTrade")
+        DemoView.absorb([
+            ("1700000000000-0", ["type": "status", "status": "subscribed"]),
+            ("1700000000010-0", ["type": "agg_trade", "price": "25000.1", "recv_time_us": "1700000000007000"]),
+            ("1700000000020-0", ["type": "agg_trade", "price": "25000.2", "recv_time_us": "1700000000019500"]),
+            ("1700000000030-0", ["type": "gap", "reason": "reconnect"]),
+            ("1700000000040-0", ["type": "agg_trade", "price": "25000.3", "recv_time_us": "1700000000038000"]),
+        ], into: &row, elapsed: 2)
+        #expect(row.total == 3 && row.perSecond == 1.5 && row.gaps == 1 && row.lastPrice == "25000.3" && row.lastID == "1700000000040-0")
+        #expect(row.lagMilliseconds == 2)  // lags 3, 0.5, 2 ms: the median
+        DemoView.absorb([("1700000000050-0", ["type": "depth_update", "bids": #"[["24999.9","1.5"]]"#, "recv_time_us": "1700000000049800"])], into: &row, elapsed: 1)
+        #expect(row.total == 4 && row.perSecond == 1 && row.lastPrice == "24999.9" && row.lagMilliseconds == 0.2)
+        let table = DemoView.render([row], interactive: false, header: "H")
+        #expect(!table.contains("\u{1B}[") && !table.contains("H\n"))
+        let cells = table.split(separator: "\n")[1].split(separator: " ", omittingEmptySubsequences: true)
+        #expect(cells == ["btcusdt@aggTrade", "1", "4", "<1", "ms", "24999.9", "1"], "\(table)")
+        #expect(DemoView.render([row], interactive: true, header: "H").hasPrefix("\u{1B}[H\u{1B}[2JH\n"))
+    }
+
+    /// On a terminal the demo redraws in place (cursor home, clear) each second, under a
+    /// header, with the lag and gaps columns.
+    @Test func demoRedrawsInPlaceOnATerminal() async throws {
+        let command = [try BridgeProcess.executable().path, "demo", "--seconds", "4", "--redis-prefix", uniquePrefix()]
+        let result = try await ExamplesTests().run(
+            "script", ["-qec", command.joined(separator: " "), "/dev/null"], environment: ["BRIDGE_REDIS_URL": try SharedRedis.urlString()], timeout: .seconds(60)
+        )
+        #expect(result.status == 0, "\(result.stdout.suffix(1500)) \(result.stderr.suffix(1500))")
+        let frames = result.stdout.components(separatedBy: "\u{1B}[H\u{1B}[2J").dropFirst()
+        #expect(frames.count >= 2, "redrawn at least twice: \(result.stdout.suffix(1500).debugDescription)")
+        let last = frames.last { $0.contains("msg/s") } ?? ""
+        for column in ["stream", "msg/s", "entries", "lag p50", "last price", "gaps"] { #expect(last.contains(column), "\(column) in \(last)") }
+        let row = last.split(whereSeparator: \.isNewline).first { $0.hasPrefix("btcusdt@aggTrade ") }
+        let cells = row.map { $0.split(separator: " ", omittingEmptySubsequences: true) } ?? []
+        #expect((cells.count >= 3 ? Int(cells[2]) : nil).map { $0 > 0 } == true, "entries in \(String(describing: row))")
+        #expect(row?.contains(" ms") == true, "a lag in ms: \(String(describing: row))")
+        #expect(cells.last == "0", "no gaps: \(String(describing: row))")
     }
 
     @Test func ctlWithoutABridgeOrWithBadWordsFailsClearly() async throws {

@@ -15,6 +15,62 @@ struct RedisACLTests {
     static let aclFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("config/redis-users.acl").path
 
+    /// docs/operations.md's consumer-group user: examples/python/consumer.py runs with it
+    /// (XGROUP CREATE, XREADGROUP, XACK), and it can neither command the bridge nor write
+    /// entries, sets or hashes.
+    @Test func aGroupReaderRunsTheConsumerExampleAndWritesNothingElse() async throws {
+        let server = try RedisServerProcess(arguments: ["--aclfile", Self.aclFile])
+        try server.start()
+        defer { server.stop() }
+        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
+            let configuration = try BridgeHarness.configuration(simulator: simulator, prefix: "binance", redisURL: "redis://bridge:change-me-bridge@127.0.0.1:\(server.port)/0")
+            // Not BridgeHarness: it asks PUBSUB NUMSUB as the bridge, which the bridge user may not.
+            var logger = Logger(label: "acl-test")
+            logger.logLevel = .warning
+            let components = try BridgeComponents(configuration: configuration, logger: logger)
+            let group = ServiceGroup(services: components.services, logger: logger)
+            let running = Task { try await group.run() }
+            defer { running.cancel() }
+            do {
+                try await withRedisConnection(server.configuration(password: "change-me-operator", user: "operator")) { control in
+                    let command = #"{"op":"subscribe","id":1,"streams":["btcusdt@aggTrade"],"reply_to":"binance:reply:group"}"#
+                    try await eventually("the bridge listens and answers") {
+                        guard try await control.send("PUBLISH", "binance:control", command).integer == 1 else { return false }
+                        let reply = try await control.send("BLPOP", "binance:reply:group", "2")
+                        return reply.array?.last?.bytes.flatMap { JSONValue.parse($0) }?["ok"] == true
+                    }
+                }
+                let url = "redis://group-reader:change-me-group-reader@127.0.0.1:\(server.port)/0"
+                let consumed = try await ExamplesTests().run("python3", ["examples/python/consumer.py", "--redis-url", url, "--stream", "binance:usdm:btcusdt@aggTrade", "--group", "desk", "--count", "5", "--seconds", "30"])
+                #expect(consumed.status == 0, "\(consumed)")
+                #expect((JSONValue.parse(Array(consumed.stdout.split(separator: "\n").last.map(String.init)?.utf8 ?? "".utf8))?["data"]?.integer ?? 0) >= 5, "\(consumed.stdout)")
+                try await withRedisConnection(server.configuration(password: "change-me-group-reader", user: "group-reader")) { (reader: RedisConnection) async throws in
+                    let pending = try await reader.send("XPENDING", "binance:usdm:btcusdt@aggTrade", "desk")
+                    #expect(pending.array?.first?.integer == 0, "every entry read was acknowledged: \(pending)")
+                    for denied in [
+                        ["PUBLISH", "binance:control", #"{"op":"unsubscribe","streams":["btcusdt@aggTrade"]}"#],
+                        ["XADD", "binance:usdm:btcusdt@aggTrade", "*", "type", "fake"],
+                        ["XTRIM", "binance:usdm:btcusdt@aggTrade", "MAXLEN", "0"],
+                        ["DEL", "binance:usdm:btcusdt@aggTrade"],
+                        ["SADD", "binance:subscriptions:usdm", "ethusdt@aggTrade"],
+                        ["XGROUP", "DESTROY", "binance:usdm:btcusdt@aggTrade", "desk"],
+                        ["SET", "binance:x", "1"],
+                    ] {
+                        do {
+                            _ = try await reader.send(denied)
+                            Issue.record("group-reader was allowed: \(denied[0])")
+                        } catch {
+                            #expect((error as? RedisClientError)?.serverErrorCode == "NOPERM", "\(denied[0]): \(error)")
+                        }
+                    }
+                }
+            }
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            await components.close()
+        }
+    }
+
     @Test func theBridgeWorksWithItsUserAndTheReaderCanOnlyRead() async throws {
         let server = try RedisServerProcess(arguments: ["--aclfile", Self.aclFile])
         try server.start()

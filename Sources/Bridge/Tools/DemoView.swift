@@ -81,13 +81,23 @@ public final class DemoView: Service, Sendable {
     private func update(_ row: inout Row, elapsed: Double) async throws {
         let key = "\(prefix):usdm:\(row.stream)"
         let reply = try await redis.send("XRANGE", key, "(" + row.lastID, "+", "COUNT", "100000")
-        var data = 0
-        var lags: [Double] = []
-        for item in reply.array ?? [] {
-            guard let pair = item.array, pair.count == 2, let id = pair[0].string, let values = pair[1].array else { continue }
-            row.lastID = id
+        let entries: [(id: String, fields: [String: String])] = (reply.array ?? []).compactMap { item in
+            guard let pair = item.array, pair.count == 2, let id = pair[0].string, let values = pair[1].array else { return nil }
             var fields: [String: String] = [:]
             for index in stride(from: 0, to: values.count - 1, by: 2) { fields[values[index].string ?? ""] = values[index + 1].string ?? "" }
+            return (id, fields)
+        }
+        Self.absorb(entries, into: &row, elapsed: elapsed)
+    }
+
+    /// Folds the entries read since the last refresh into a row: data entries counted (per
+    /// second over `elapsed`), their median lag (entry id's ms − `recv_time_us`), the last
+    /// price; `gap` markers counted; `status` markers skipped.
+    static func absorb(_ entries: [(id: String, fields: [String: String])], into row: inout Row, elapsed: Double) {
+        var data = 0
+        var lags: [Double] = []
+        for (id, fields) in entries {
+            row.lastID = id
             switch fields["type"] {
             case "gap": row.gaps += 1
             case "status": break
@@ -116,6 +126,12 @@ public final class DemoView: Service, Sendable {
     }
 
     private func render(_ rows: [Row]) -> String {
+        Self.render(rows, interactive: interactive, header: header)
+    }
+
+    /// The table; on a terminal (`interactive`) prefixed with cursor-home and clear, so each
+    /// refresh redraws in place under `header`.
+    static func render(_ rows: [Row], interactive: Bool, header: String) -> String {
         func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
         var lines = [
             pad("stream", 24) + pad("msg/s", 9) + pad("entries", 9) + pad("lag p50", 10) + pad("last price", 16) + "gaps",
