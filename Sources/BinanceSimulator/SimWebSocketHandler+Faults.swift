@@ -24,6 +24,7 @@ extension SimWebSocketHandler {
     func stall(seconds: Double?) {
         guard !closing else { return }
         stalled = true
+        forgetPendingPing()
         stallEnd?.cancel()
         stallEnd = scheduleEnd(after: seconds) { $0.stalled = false }
     }

@@ -184,6 +184,15 @@ final class SimWebSocketHandler: ChannelInboundHandler {
         }
     }
 
+    /// Drops the pending pong deadline: a stalled exchange neither pings nor reads pongs, so a
+    /// ping outstanding when a stall began must not close the connection during it.
+    func forgetPendingPing() {
+        awaitingPongSince = nil
+        unansweredPings.removeAll()
+        pongDeadlineTask?.cancel()
+        pongDeadlineTask = nil
+    }
+
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -216,13 +216,15 @@ struct SimFaultTests {
         }
     }
 
-    /// A stalled socket sends no server pings either (so no pong deadline can close it while
-    /// it ignores what arrives); pings and their answers resume when the stall ends.
+    /// A stalled socket sends no server pings either, and a ping outstanding when the stall
+    /// began cannot close it (it reads no pongs); pings and their answers resume after.
     @Test(arguments: Via.allCases)
     func stalledConnectionWithholdsServerPings(via: Via) async throws {
         let configuration = Self.configuration(via) {
             $0.pingInterval = .milliseconds(200)
-            $0.pongTimeout = .milliseconds(1_000)
+            // Short enough to fire within the stall if a ping outstanding at its start were
+            // still judged; long enough for a client starved by a loaded machine to answer.
+            $0.pongTimeout = .milliseconds(2_000)
         }
         try await withBinanceSimulator(configuration) { simulator async throws in
             let received = Received()

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import RedisClient
 
 /// A throwaway `redis-server` child process on 127.0.0.1 with persistence off, for tests that
@@ -12,6 +13,36 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     /// A free TCP port on loopback (bind to port 0, read it, release it).
     public static func freePort() -> Int {
+        // Below the kernel's ephemeral range (32768–60999 on Linux): a port-0 listener of a
+        // parallel test can never be handed this port while a test restarts its server on it
+        // (seen: a restarted "Redis" that answered "HTTP/1.1").
+        // Never the same port twice in this process: tests pick ports side by side, and two
+        // random picks would otherwise collide (the kernel's port 0 never hands out a port
+        // that is bound, but a picked port is free until its user binds it).
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<32_000)
+            if handedOut.withLock({ $0.insert(port).inserted }), bindable(port) { return port }
+        }
+        return ephemeralPort()
+    }
+
+    /// Ports ``freePort()`` has returned.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// Whether nothing listens on `port` of 127.0.0.1 (a bind succeeds).
+    static func bindable(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
+    }
+
+    /// A port the kernel picks (bind to port 0).
+    static func ephemeralPort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -63,7 +94,13 @@ public final class RedisServerProcess: @unchecked Sendable {
         try process.run()
         self.process = process
         for _ in 0..<200 {
-            if Self.canConnect(port: port) { return }
+            if Self.canConnect(port: port) {
+                // Something listens: make sure it is this server, not a stranger on the port.
+                guard process.isRunning, Self.answersLikeRedis(port: port) else {
+                    throw TestError("port \(port) is taken by another process; redis-server did not start there")
+                }
+                return
+            }
             usleep(25_000)
         }
         throw TestError("redis-server on port \(port) did not start within 5 s")
@@ -88,6 +125,27 @@ public final class RedisServerProcess: @unchecked Sendable {
         if let process, process.isRunning { kill(process.processIdentifier, SIGCONT) }
         stop()
         try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Whether the listener on `port` answers `PING` with a RESP reply (`+PONG`, or `-NOAUTH`
+    /// when a password is set): a Redis, not another server.
+    private static func answersLikeRedis(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+        guard connected else { return false }
+        let ping = Array("PING\r\n".utf8)
+        guard write(fd, ping, ping.count) == ping.count else { return false }
+        var first: UInt8 = 0
+        return read(fd, &first, 1) == 1 && (first == UInt8(ascii: "+") || first == UInt8(ascii: "-"))
     }
 
     private static func canConnect(port: Int) -> Bool {
