@@ -185,11 +185,14 @@ struct RedisConnectionTests {
                 batch.appendArgument("v")
                 batch.appendArgument(bytes: value)
             }
-            // The kill comes from a thread of its own: a task's sleep can be woken late when
-            // parallel tests keep the cooperative pool busy, and the batch would finish first.
+            // The server is frozen first (SIGSTOP), so the write certainly stalls once the socket
+            // buffers fill and is in progress when the kill lands; before, a timed kill on a
+            // loaded machine came after the batch had finished. The kill comes from a thread
+            // of its own: a task's sleep can be woken late when the cooperative pool is busy.
+            server.send(signal: SIGSTOP)
             let killed = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
-                usleep(100_000)
+                usleep(200_000)
                 server.stop()
                 killed.signal()
             }
