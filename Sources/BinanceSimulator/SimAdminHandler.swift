@@ -16,6 +16,10 @@ import NIOHTTP1
 /// POST /faults/stall-stream       market stream=NAME [connection] [seconds=S]
 /// POST /faults/sequence-gap       market symbol=BTCUSDT
 /// POST /faults/refuse-connections seconds=S
+/// POST /faults/rest-limit         status=429|418 [count=N] [retry_after=S]
+/// POST /faults/stall-rest         seconds=S
+/// POST /faults/reject-subscriptions [market] [count=N] [code=C]
+/// POST /faults/message-limit      per_second=N seconds=S
 /// POST /faults/clear
 /// ```
 ///
@@ -135,6 +139,11 @@ final class SimAdminHandler: ChannelInboundHandler {
             return .restLimit(status: status, count: try int("count") ?? 1, retryAfter: try int("retry_after") ?? 1)
         case "stall-rest":
             return .stallREST(seconds: try seconds(required: true)!)
+        case "reject-subscriptions":
+            return .rejectSubscriptions(market: try market(), count: try int("count") ?? 1, code: try int("code") ?? -1)
+        case "message-limit":
+            guard let perSecond = try int("per_second") else { throw SimFaultError("per_second is required") }
+            return .messageLimit(perSecond: perSecond, seconds: try seconds(required: true)!)
         case "clear":
             return .clear
         default:

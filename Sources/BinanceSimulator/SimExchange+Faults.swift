@@ -77,7 +77,18 @@ extension SimExchange {
             try Self.validate(seconds)
             restStallUntil = WallClock.milliseconds() + Int64(seconds * 1000)
             return SimFaultOutcome(affected: 0)
+        case .rejectSubscriptions(let market, let count, let code):
+            guard count > 0, count <= 1_000_000 else { throw SimFaultError("count must be in 1…1000000, got \(count)") }
+            for each in market.map({ [$0] }) ?? BinanceMarket.allCases { subscriptionRejections[each] = (count, code) }
+            return SimFaultOutcome(affected: count)
+        case .messageLimit(let perSecond, let seconds):
+            guard perSecond > 0 else { throw SimFaultError("per_second must be positive, got \(perSecond)") }
+            try Self.validate(seconds)
+            messageLimitOverride = (perSecond, WallClock.milliseconds() + Int64(seconds * 1000))
+            return SimFaultOutcome(affected: openConnections.count)
         case .clear:
+            subscriptionRejections.removeAll()
+            messageLimitOverride = nil
             refuseUntil = 0
             restForced = nil
             restStallUntil = 0
@@ -87,6 +98,22 @@ extension SimExchange {
             gapsArmed.removeAll()
             return forEach(.all) { $0.clearFaults() }
         }
+    }
+
+    /// The incoming messages per second a connection may send now.
+    var messageLimit: Int {
+        if let override = messageLimitOverride {
+            if WallClock.milliseconds() < override.until { return override.perSecond }
+            messageLimitOverride = nil
+        }
+        return configuration.maxMessagesPerSecond
+    }
+
+    /// Whether the next `SUBSCRIBE` on `market` is to be refused, and with which code.
+    func takeSubscriptionRejection(_ market: BinanceMarket) -> Int? {
+        guard let rejection = subscriptionRejections[market] else { return nil }
+        subscriptionRejections[market] = rejection.remaining > 1 ? (rejection.remaining - 1, rejection.code) : nil
+        return rejection.code
     }
 
     private static func validate(_ seconds: Double?) throws(SimFaultError) {

@@ -33,6 +33,12 @@ final class SimExchange {
     var restForced: (status: Int, remaining: Int, retryAfter: Int)?
     /// ``SimFault/stallREST(seconds:)``: REST answers are held until this time (ms).
     var restStallUntil: Int64 = 0
+    /// ``SimFault/rejectSubscriptions(market:count:code:)``: SUBSCRIBE requests still to refuse
+    /// per market, and the error code they get.
+    var subscriptionRejections: [BinanceMarket: (remaining: Int, code: Int)] = [:]
+    /// ``SimFault/messageLimit(perSecond:seconds:)``: the incoming-message limit in force
+    /// until this time (ms) instead of the configured one.
+    var messageLimitOverride: (perSecond: Int, until: Int64)?
     var eventsWithheld = 0
     var connectionsRefused = 0
     /// WebSocket handshakes per remote address in the current window (attempt limit).

@@ -76,6 +76,14 @@ public enum SimFault: Sendable, Equatable {
     case restLimit(status: Int, count: Int, retryAfter: Int)
     /// Hold every REST answer for `seconds` (a slow or hung API: clients time out).
     case stallREST(seconds: Double)
+    /// Answer the next `count` valid `SUBSCRIBE` requests on `market` (nil: either) with an
+    /// error object of `code` instead of subscribing: an exchange in trouble refusing what it
+    /// would normally accept.
+    case rejectSubscriptions(market: BinanceMarket?, count: Int, code: Int)
+    /// Lower the incoming-message limit of every connection to `perSecond` for `seconds`
+    /// (then back to the configured one): a client well-behaved at the normal limit is closed
+    /// 1008 "Too many requests", as Binance closes a client that sends more than 10 a second.
+    case messageLimit(perSecond: Int, seconds: Double)
     /// Lift every lasting fault (stalls, ignored pings, slow writes, refusal).
     case clear
 }

@@ -240,7 +240,7 @@ final class SimWebSocketHandler: ChannelInboundHandler {
         let now = WallClock.milliseconds()
         recentMessages.removeAll { now - $0 >= 1_000 }
         recentMessages.append(now)
-        return recentMessages.count <= exchange.configuration.maxMessagesPerSecond
+        return recentMessages.count <= exchange.messageLimit
     }
 
     // MARK: Requests
@@ -350,6 +350,11 @@ final class SimWebSocketHandler: ChannelInboundHandler {
     }
 
     private func subscribe(_ names: [String], id: Int64?) {
+        if let code = exchange.takeSubscriptionRejection(market) {
+            // The fault: a valid request refused; nothing is subscribed.
+            replyError(id: id, code: code, message: "Internal error; unable to process your request. Please try again.")
+            return
+        }
         let new = names.filter { !subscriptions.contains($0) }
         let uniqueNew = new.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         if subscriptions.count + uniqueNew.count > exchange.configuration.maxStreamsPerConnection {

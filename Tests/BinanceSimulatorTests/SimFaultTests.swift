@@ -125,6 +125,8 @@ struct SimFaultTests {
         case .refuseConnections(let s): ("refuse-connections", seconds(s))
         case .restLimit(let status, let count, let retryAfter): ("rest-limit", ["status=\(status)", "count=\(count)", "retry_after=\(retryAfter)"])
         case .stallREST(let s): ("stall-rest", seconds(s))
+        case .rejectSubscriptions(let market, let count, let code): ("reject-subscriptions", (market.map { ["market=\($0.rawValue)"] } ?? []) + ["count=\(count)", "code=\(code)"])
+        case .messageLimit(let perSecond, let s): ("message-limit", ["per_second=\(perSecond)"] + seconds(s))
         case .clear: ("clear", [])
         }
         return "/faults/" + name + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
@@ -139,6 +141,7 @@ struct SimFaultTests {
             .badFrame(.market(.usdm), .truncated, bytes: 1_024), .stallStream(market: .coinm, stream: "btcusd_perp@depth@100ms", connection: 5, seconds: 3),
             .stallStream(market: .usdm, stream: "!bookTicker", connection: nil, seconds: nil), .sequenceGap(market: .usdm, symbol: "BTCUSDT"),
             .refuseConnections(seconds: 2.5), .restLimit(status: 418, count: 2, retryAfter: 120), .stallREST(seconds: 1), .clear,
+            .rejectSubscriptions(market: .coinm, count: 2, code: -1), .rejectSubscriptions(market: nil, count: 1, code: 2), .messageLimit(perSecond: 2, seconds: 3),
         ]
         for fault in faults {
             let (path, query) = SimRESTHandler.splitQuery(Self.adminPath(fault))
@@ -174,6 +177,9 @@ struct SimFaultTests {
             let received = Received()
             let task = Self.client(simulator.ports.coinm, "/ws/btcusd_perp@bookTicker", received: received)
             _ = try await Self.connections(simulator, count: 1)
+            // Data first, so the client is past its handshake: a close frame in the same read
+            // as the upgrade response was seen to leave WSClient's connect hanging.
+            try await Self.eventually("data flows") { received.messages.count > 0 }
             #expect(try await Self.inject(simulator, via, .expire(.market(.usdm))).affected == 0)
             #expect(try await Self.inject(simulator, via, .expire(.market(.coinm))).affected == 1)
             try await Self.eventually("closed") { received.closed }
@@ -337,6 +343,62 @@ struct SimFaultTests {
             try await Self.eventually("data continues after the bad frame") { received.messages.count > after + 3 }
             #expect(!received.closed)
             task.cancel()
+        }
+    }
+
+    /// The next N valid SUBSCRIBE requests of the market get an error object and subscribe
+    /// nothing; the one after is acknowledged and delivers. The other market is untouched.
+    @Test(arguments: Via.allCases)
+    func rejectedSubscriptionsAnswerAnErrorThenRecover(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
+            #expect(try await Self.inject(simulator, via, .rejectSubscriptions(market: .usdm, count: 2, code: -1)).affected == 2)
+            try await SimProtocolTests.session(simulator, "/public/ws") { messages, out async throws in
+                for id in 1...3 {
+                    try await out.write(.text(#"{"method":"SUBSCRIBE","params":["btcusdt@bookTicker"],"id":\#(id)}"#))
+                    guard case .text(let reply)? = try await messages.next() else { Issue.record("no reply"); return }
+                    if id < 3 {
+                        #expect(reply.hasPrefix(#"{"error":{"code":-1,"msg":"Internal error"#) && reply.hasSuffix(#","id":\#(id)}"#), "\(reply)")
+                        #expect(try await simulator.status().connections.first?.streams == [])
+                    } else {
+                        #expect(reply == #"{"result":null,"id":3}"#)
+                    }
+                }
+                let data = try await SimProtocolTests.firstText(&messages, within: .seconds(5))
+                #expect(data?.contains("\"bookTicker\"") == true)
+                try await out.close(.normalClosure, reason: nil)
+            }
+            try await SimProtocolTests.session(simulator, "/ws", market: .coinm) { messages, out async throws in
+                try await out.write(.text(#"{"method":"SUBSCRIBE","params":["btcusd_perp@bookTicker"],"id":1}"#))
+                guard case .text(let reply)? = try await messages.next() else { Issue.record("no reply"); return }
+                #expect(reply == #"{"result":null,"id":1}"#)
+                try await out.close(.normalClosure, reason: nil)
+            }
+            await #expect(throws: SimFaultError.self) { try await Self.inject(simulator, via, .rejectSubscriptions(market: nil, count: 0, code: -1)) }
+        }
+    }
+
+    /// A lowered message limit closes a client that keeps to the normal one (1008 "Too many
+    /// requests"), and the configured limit returns when the window ends.
+    @Test(arguments: Via.allCases)
+    func aLoweredMessageLimitClosesThenLapses(via: Via) async throws {
+        try await withBinanceSimulator(Self.configuration(via)) { simulator async throws in
+            try await Self.inject(simulator, via, .messageLimit(perSecond: 2, seconds: 2))
+            let started = ContinuousClock.now
+            let close = try await SimProtocolTests.session(simulator, "/public/ws") { messages, out async throws in
+                for id in 1...3 { try await out.write(.text(#"{"method":"LIST_SUBSCRIPTIONS","id":\#(id)}"#)) }
+                while try await messages.next() != nil {}
+            }
+            #expect(close?.closeCode == .policyViolation && close?.reason == "Too many requests", "\(String(describing: close))")
+            try await Task.sleep(until: started + .milliseconds(2_200))
+            // Back to the configured 10: three requests are answered.
+            try await SimProtocolTests.session(simulator, "/public/ws") { messages, out async throws in
+                for id in 1...3 { try await out.write(.text(#"{"method":"LIST_SUBSCRIPTIONS","id":\#(id)}"#)) }
+                for _ in 1...3 {
+                    guard case .text(let reply)? = try await messages.next() else { Issue.record("closed"); return }
+                    #expect(reply.hasPrefix(#"{"result":[]"#))
+                }
+                try await out.close(.normalClosure, reason: nil)
+            }
         }
     }
 

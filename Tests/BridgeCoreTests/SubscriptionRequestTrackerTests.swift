@@ -91,6 +91,40 @@ struct SubscriptionRequestTrackerTests {
         #expect(Self.sent(tracker.nextAction(at: .s(1), quota: &quota))?.method == .unsubscribe)
     }
 
+    /// An error code outside Binance's request errors (0–4) is the exchange in trouble: the
+    /// same streams go again, first in line with a new id, until the retries run out; then
+    /// they fail with the last error. A request error (code 2) fails at once (above).
+    @Test func unexpectedErrorCodesAreRetriedThenFail() throws {
+        var tracker = Self.connectedTracker()  // ackRetries 2: three attempts in all
+        var quota = Quota()
+        let streams = Self.streams(2)
+        tracker.subscribe(streams)
+        var request = try #require(Self.sent(tracker.nextAction(at: .zero, quota: &quota)))
+        var now = Duration.zero
+        for attempt in 2...3 {
+            #expect(tracker.replyReceived(id: request.id, outcome: .error(code: -1, message: "Internal error")) == [
+                .refusedRetrying(streams, reason: "Binance error -1: Internal error", attempt: attempt)
+            ])
+            now += .milliseconds(200)
+            let retry = try #require(Self.sent(tracker.nextAction(at: FakeInstant(offset: now), quota: &quota)))
+            #expect(retry.streams == streams && retry.method == .subscribe && retry.attempt == attempt && retry.id > request.id)
+            request = retry
+        }
+        #expect(tracker.replyReceived(id: request.id, outcome: .error(code: -1, message: "Internal error")) == [
+            .failed(streams, reason: "Binance error -1: Internal error")
+        ])
+        #expect(tracker.confirmedStreams.isEmpty && !tracker.isFullyConfirmed)
+        // A retry that is answered confirms as usual.
+        var second = Self.connectedTracker()
+        var secondQuota = Quota()
+        second.subscribe(streams)
+        let first = try #require(Self.sent(second.nextAction(at: .zero, quota: &secondQuota)))
+        #expect(second.replyReceived(id: first.id, outcome: .error(code: 503, message: "busy")).map(\.count) == 1)
+        let again = try #require(Self.sent(second.nextAction(at: .s(5), quota: &secondQuota)))
+        #expect(second.replyReceived(id: again.id, outcome: .success) == [.confirmed(streams)])
+        #expect(second.isFullyConfirmed)
+    }
+
     // MARK: Timeouts and retries
 
     @Test func unansweredRequestsAreRetriedWithNewIDsThenFailed() throws {

@@ -285,6 +285,49 @@ struct FaultMatrixTests {
         #expect(accounting.gapMarkers == 0, "the buffer held everything: \(accounting.streams)")
     }
 
+    /// Every connection drops and the exchange refuses the resubscriptions with an unexpected
+    /// error (code -1, twice per market): each refusal is an `error` event and a count, the
+    /// request is sent again, the streams come back, and the reconnect markers bound the loss.
+    @Test func unexpectedErrorRepliesToSubscribe() async throws {
+        let accounting = try await Self.withFault { run in
+            _ = try await run.simulator.inject(.rejectSubscriptions(market: nil, count: 2, code: -1))
+            _ = try await run.simulator.inject(.drop(.all))
+            try await run.markersOnEveryStream("reconnect")
+            try await run.dataFlowsAgain()
+            #expect(try await run.metric("binance_bridge_subscribe_refusals_total{") == 4, "two per market")
+            let events = run.bridge.standardError
+            #expect(events.contains("subscribe refused; retrying"), "\(events.suffix(2000))")
+            #expect(!events.contains("subscription_failed"))
+        }
+        #expect(accounting.streams.allSatisfy { $0.gapReasons["reconnect", default: 0] >= 1 }, "\(accounting.streams)")
+    }
+
+    /// The exchange's message-rate disconnect: with the limit lowered to 1 a second, three
+    /// subscribe commands in a row make the bridge send three requests (paced 200 ms apart)
+    /// on one socket within a second, and
+    /// Binance's rule closes the socket (1008 "Too many requests"); the bridge reconnects
+    /// once the limit is back, with markers, and loses nothing unmarked.
+    @Test func theMessageRateDisconnect() async throws {
+        let accounting = try await Self.withFault { run in
+            _ = try await run.simulator.inject(.messageLimit(perSecond: 1, seconds: 4))
+            // All on the /market route, so one socket gets every request.
+            for stream in ["solusdt@aggTrade", "solusdt@markPrice@1s", "solusdt@kline_1m"] {
+                let reply = try await sendCommand(["op": "subscribe", "streams": [JSONValue(stream)]], prefix: run.prefix, redis: run.redis)
+                #expect(reply["ok"] == true, "\(reply.text)")
+            }
+            try await eventually("a connection closed for too many requests", timeout: .seconds(20)) {
+                try await run.metric("binance_bridge_reconnects_total{") >= 1
+            }
+        }
+        // The /market socket (both aggTrades, the mark price) was closed and came back with
+        // markers; the /public one (depth, book ticker) sent one message a second at most
+        // and was left alone.
+        let marked = accounting.streams.filter { $0.gapReasons["reconnect", default: 0] >= 1 }.map(\.key)
+        for stream in ["btcusdt@aggTrade", "ethusdt@aggTrade", "btcusdt@markPrice@1s"] {
+            #expect(marked.contains { $0.hasSuffix(":" + stream) }, "\(stream): \(accounting.streams)")
+        }
+    }
+
     @Test func theExchangeRefusesConnectionsAfterADrop() async throws {
         let accounting = try await Self.withFault { run in
             _ = try await run.simulator.inject(.refuseConnections(seconds: 3))

@@ -779,6 +779,9 @@ public final class BinanceStreamPool: Sendable {
                 break
             case .unsubscribeFailed(let streams, let reason):
                 logger.warning("unsubscribe failed", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.streams": "\(streams.map(\.rawValue))", "bridge.reason": "\(reason)"])
+            case .refusedRetrying(let streams, let reason, let attempt):
+                logger.warning("subscribe refused; retrying", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.streams": "\(streams.map(\.rawValue))", "bridge.reason": "\(reason)", "bridge.attempt": "\(attempt)"])
+                output.append(.subscribeRetried(streams: streams.map(\.rawValue), reason: reason, attempt: attempt))
             }
         }
         return output

@@ -26,7 +26,7 @@ enum BridgeMetricsCatalogue {
             _ = Counter(label: "binance_bridge_gaps_total", dimensions: [("reason", reason.rawValue)])
         }
         for market in markets {
-            for label in ["binance_bridge_reconnects_total", "binance_bridge_rotations_total", "binance_bridge_book_syncs_total"] {
+            for label in ["binance_bridge_reconnects_total", "binance_bridge_rotations_total", "binance_bridge_book_syncs_total", "binance_bridge_subscribe_refusals_total"] {
                 _ = Counter(label: label, dimensions: [("market", market.rawValue)])
             }
             for code in bookErrorCodes {

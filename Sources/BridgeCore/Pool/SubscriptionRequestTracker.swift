@@ -4,7 +4,10 @@
 /// names with increasing unsigned ids, paces them through the connection's
 /// ``SubscriptionMessageQuota``, matches Binance's replies by id, retries a request left
 /// unanswered for `ackTimeout` (same streams, new id) up to `ackRetries` times and then
-/// fails its streams, and on a reconnect resubscribes everything.
+/// fails its streams, and on a reconnect resubscribes everything. A SUBSCRIBE refused with one
+/// of Binance's request-error codes (0–4: the request itself is wrong, so the same request
+/// fails again) fails its streams at once; any other error code is the exchange in trouble,
+/// so the request is retried like an unanswered one.
 ///
 /// Pure: the caller parses frames (`{"result":null,"id":N}` → ``ReplyOutcome/success``,
 /// `{"error":{"code":C,"msg":M},"id":N}` → ``ReplyOutcome/error(code:message:)``), passes
@@ -67,7 +70,14 @@ where Instant.Duration == Duration, Instant: Sendable {
         case unsubscribed([BinanceStreamName])
         /// An UNSUBSCRIBE was refused or never answered (the socket may still carry them).
         case unsubscribeFailed([BinanceStreamName], reason: String)
+        /// A SUBSCRIBE was refused with an unexpected error code and is sent again
+        /// (`attempt` is the retry's).
+        case refusedRetrying([BinanceStreamName], reason: String, attempt: Int)
     }
+
+    /// Binance's documented WebSocket request errors (0 unknown property, 1 invalid value,
+    /// 2 invalid request, 3 invalid JSON, 4 too many subscriptions): deterministic refusals.
+    public static var requestErrorCodes: ClosedRange<Int> { 0...4 }
 
     private struct Operation: Sendable {
         var method: Method
@@ -218,6 +228,13 @@ where Instant.Duration == Duration, Instant: Sendable {
             let confirmed = request.streams.filter { resolveSubscribe($0) && desiredStreams.contains($0) }
             confirmedStreams.formUnion(confirmed)
             return confirmed.isEmpty ? [] : [.confirmed(confirmed)]
+        case (.subscribe, .error(let code, let message)) where !Self.requestErrorCodes.contains(code) && request.attempt <= ackRetries:
+            // Sent again first in line, as an unanswered request is (expireRequests).
+            let stillWanted = request.streams.filter { desiredStreams.contains($0) }
+            for stream in request.streams where !desiredStreams.contains(stream) { resolveSubscribe(stream) }
+            guard !stillWanted.isEmpty else { return [] }
+            queue.insert(Operation(method: .subscribe, streams: stillWanted, attempt: request.attempt + 1), at: 0)
+            return [.refusedRetrying(stillWanted, reason: "Binance error \(code): \(message)", attempt: request.attempt + 1)]
         case (.subscribe, .error(let code, let message)):
             let failed = request.streams.filter { resolveSubscribe($0) && desiredStreams.contains($0) }
             confirmedStreams.subtract(failed)
