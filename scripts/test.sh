@@ -42,12 +42,17 @@ if [ "$#" -gt 0 ]; then
     swift test --skip-build "$@" || status=$?
     exit "$status"
 fi
-swift test --skip-build --skip 'BookSyncSimulationTests|FaultMatrixTests' || status=$?
+swift test --skip-build --skip 'BookSyncSimulationTests|FaultMatrixTests|SoakTests' || status=$?
 if [ "$status" -eq 0 ]; then
     # The fault matrix runs bridge processes, a simulator and Redis servers for about 3
     # minutes: alone, so the pool's timing tests never share the machine with it.
     echo "==> fault matrix (the bridge process under faults)"
     swift test --skip-build --filter FaultMatrixTests || status=$?
+fi
+if [ "$status" -eq 0 ]; then
+    # Two minutes of steady load with a fault every 15 s (scripts/soak.sh: the long run).
+    echo "==> soak (SOAK_SECONDS=${SOAK_SECONDS:-120})"
+    swift test --skip-build --filter SoakTests || status=$?
 fi
 if [ "$status" -eq 0 ]; then
     echo "==> order books over the simulator's market (BOOK_SYNC_EVENTS=${BOOK_SYNC_EVENTS:-400000})"

@@ -127,6 +127,15 @@ final class BridgeProcess: Sendable {
 
     /// Whether the process still runs.
     var processIsRunning: Bool { process.isRunning }
+    /// Its process id.
+    var processIdentifier: Int32 { process.processIdentifier }
+    /// Its resident set size in bytes (`VmRSS` of /proc), or nil once it has exited.
+    var residentBytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+        return kilobytes * 1024
+    }
     /// The exit status (once it has exited).
     var exitStatus: Int32 { process.terminationStatus }
 

@@ -32,11 +32,11 @@ struct FaultMatrixTests {
         }
 
         /// Waits until every stream has `count` more data entries than it has now.
-        func dataFlowsAgain(_ count: Int = 3, timeout: Duration = .seconds(30)) async throws {
+        func dataFlowsAgain(_ count: Int = 3, streams: [(market: String, stream: String)] = FaultMatrixTests.streams, timeout: Duration = .seconds(30)) async throws {
             var before: [String: Int] = [:]
-            for (market, stream) in FaultMatrixTests.streams { before[market + stream] = try await dataCount(market, stream) }
+            for (market, stream) in streams { before[market + stream] = try await dataCount(market, stream) }
             try await eventually("data flows on every stream again", timeout: timeout) {
-                for (market, stream) in FaultMatrixTests.streams where try await dataCount(market, stream) < before[market + stream]! + count { return false }
+                for (market, stream) in streams where try await dataCount(market, stream) < before[market + stream]! + count { return false }
                 return true
             }
         }

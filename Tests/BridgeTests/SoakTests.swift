@@ -1,0 +1,115 @@
+import BinanceSimulator
+import Bridge
+import BridgeCore
+import Foundation
+import RedisClient
+import TestSupport
+import Testing
+
+/// The soak: the bridge process under steady load on every stream type it carries most, a
+/// fault every few seconds in rotation, its memory sampled before each; at the end every
+/// message the exchange sent is accounted for (``Accounting``) and the resident set has not
+/// grown.
+///
+/// Sized by the environment: `SOAK_SECONDS` (default 120: CI's run), `SOAK_FAULT_EVERY_S`
+/// (default 15), `SOAK_RATE` (exchange actions per second over all six symbols, default
+/// 1,500; about 0.9 messages per action reach the bridge on these streams). `scripts/soak.sh`
+/// runs the long version. `scripts/test.sh` runs this suite alone, after the others.
+@Suite("Soak: steady load with recurring faults", .serialized)
+struct SoakTests {
+    static func setting(_ name: String, _ fallback: Double) -> Double {
+        ProcessInfo.processInfo.environment[name].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? fallback
+    }
+
+    /// Trades, book tops, diff depth and mark prices of every default contract.
+    static let streams: [(market: String, stream: String)] = {
+        var streams: [(String, String)] = []
+        for symbol in ["btcusdt", "ethusdt", "solusdt"] {
+            for kind in ["aggTrade", "trade", "bookTicker", "depth@100ms", "markPrice@1s"] { streams.append(("usdm", "\(symbol)@\(kind)")) }
+        }
+        for symbol in ["btcusd_perp", "ethusd_perp", "btcusd_261225"] {
+            for kind in ["aggTrade", "bookTicker", "depth@100ms"] { streams.append(("coinm", "\(symbol)@\(kind)")) }
+        }
+        return streams
+    }()
+
+    /// The faults, in rotation: each ends by itself (or at the next `clear`).
+    static let faults: [(name: String, fault: SimFault)] = [
+        ("drop every connection", .drop(.all)),
+        ("stall every connection 4 s", .stallConnection(.all, seconds: 4)),
+        ("truncated frames", .badFrame(.all, .truncated, bytes: 1_000)),
+        ("ignore pings 4 s", .ignorePings(.all, seconds: 4)),
+        ("stall btcusdt@markPrice@1s 6 s", .stallStream(market: .usdm, stream: "btcusdt@markPrice@1s", connection: nil, seconds: 6)),
+        ("expire every connection", .expire(.all)),
+        ("oversized frames", .badFrame(.all, .oversized, bytes: 3 << 20)),
+    ]
+
+    @Test(.timeLimit(.minutes(60)))
+    func steadyLoadWithRecurringFaultsLosesNothingAndHoldsItsMemory() async throws {
+        let seconds = Self.setting("SOAK_SECONDS", 120)
+        let every = Self.setting("SOAK_FAULT_EVERY_S", 15)
+        let rate = Self.setting("SOAK_RATE", 1_500)
+        let truth = FileManager.default.temporaryDirectory.appendingPathComponent("soak-\(UUID().uuidString.prefix(8)).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: truth) }
+        var configuration = testSimulatorConfiguration(groundTruth: truth)
+        configuration.aggregateRate = rate
+        try await withBinanceSimulator(configuration) { simulator in
+            let prefix = uniquePrefix()
+            try await withRedisConnection(try SharedRedis.configuration()) { redis in
+                // Nothing trimmed during the run (the accounting reads every entry back); pings
+                // every second so a silent socket is found within seconds.
+                let maxlen = Int(rate * seconds) + 100_000
+                let arguments = try BridgeProcessDataTests().arguments(simulator, prefix: prefix)
+                    + ["--redis-maxlen", String(maxlen), "--pool-ping-interval-s", "1", "--pool-idle-timeout-s", "3"]
+                let bridge = try BridgeProcess(arguments: arguments)
+                defer { if bridge.processIsRunning { bridge.signal(SIGKILL) } }
+                try await eventually("the bridge listens for commands", timeout: .seconds(30)) { bridge.standardError.contains("listening for commands") }
+                for market in ["usdm", "coinm"] {
+                    let streams = Self.streams.filter { $0.market == market }.map { JSONValue($0.stream) }
+                    let reply = try await sendCommand(["op": "subscribe", "market": JSONValue(market), "streams": .array(streams)], prefix: prefix, redis: redis)
+                    #expect(reply["ok"] == true, "\(reply.text)")
+                }
+                let run = FaultMatrixTests.Run(simulator: simulator, redis: redis, prefix: prefix, bridge: bridge, arguments: arguments)
+                try await run.dataFlowsAgain(streams: Self.streams)
+
+                let started = ContinuousClock.now
+                let end = started + .milliseconds(Int64(seconds * 1000))
+                var samples: [(at: Double, bytes: Int)] = []
+                var injected: [String] = []
+                while ContinuousClock.now < end {
+                    try await Task.sleep(until: min(end, ContinuousClock.now + .milliseconds(Int64(every * 1000))))
+                    samples.append((Double((ContinuousClock.now - started).components.seconds), try #require(bridge.residentBytes, "the bridge exited: \(bridge.standardError.suffix(2000))")))
+                    guard ContinuousClock.now < end else { break }
+                    let (name, fault) = Self.faults[injected.count % Self.faults.count]
+                    _ = try await simulator.inject(fault)
+                    injected.append(name)
+                }
+                _ = try await simulator.inject(.clear)
+                try await run.dataFlowsAgain(streams: Self.streams, timeout: .seconds(60))
+                let until = WallClock.microseconds()
+                var accounting = Accounting(streams: [])
+                try await eventually("every message sent is accounted for", timeout: .seconds(30)) {
+                    try await simulator.flushGroundTruth()
+                    accounting = try await Accounting.check(log: try Accounting.readLog(truth), streams: Self.streams, prefix: prefix, redis: redis, window: 0...until)
+                    return accounting.holds
+                }
+                #expect(accounting.holds, "\(accounting.streams)")
+                let megabytes = samples.map { String(format: "%.1f", Double($0.bytes) / 1_048_576) }
+                print("soak \(Int(seconds)) s at \(Int(rate)) actions/s, a fault every \(Int(every)) s (\(injected.count): \(injected.joined(separator: ", "))): "
+                    + "delivered \(accounting.delivered), in gaps \(accounting.inGap), unaccounted \(accounting.unaccounted), duplicates \(accounting.duplicates), "
+                    + "altered \(accounting.altered), sequence breaks \(accounting.sequenceBreaks), gap markers \(accounting.gapMarkers); RSS MiB \(megabytes)")
+                #expect(injected.count >= Int(seconds / every) - 1, "\(injected)")
+                #expect(accounting.delivered >= Int(rate * seconds / 4), "\(accounting.streams)")
+                // Flat: after the first interval (warm-up: buffers, caches, the first
+                // reconnects), the last sample within 10 % (and 8 MiB of noise) of the first.
+                if samples.count >= 3 {
+                    let warm = samples[1].bytes, last = samples[samples.count - 1].bytes
+                    #expect(Double(last) <= Double(warm) * 1.10 + 8 * 1_048_576, "RSS grew: \(megabytes) MiB")
+                }
+                bridge.signal(SIGTERM)
+                try await eventually("the bridge exits", timeout: .seconds(15)) { !bridge.processIsRunning }
+                #expect(bridge.exitStatus == 0, "\(bridge.standardError.suffix(2000))")
+            }
+        }
+    }
+}
