@@ -187,7 +187,7 @@ public final class BinanceSimulator: Sendable {
     /// The simulator's book of `symbol` right after update `updateId`, as a ``BookChecksum``
     /// (prices and quantities at canonical decimals, so any consumer's book compares); nil
     /// when the symbol is unknown or the update is older than the remembered history
-    /// (``SimSymbolModel/defaultChecksumHistory`` changes per symbol).
+    /// (``SimulatorConfiguration/bookChecksumHistory`` changes per symbol, 8,192 by default).
     public func bookChecksum(market: BinanceMarket, symbol: String, at updateId: Int64) async throws -> UInt64? {
         try await onExchange { $0.feeds[market]?.model(for: symbol)?.book.checksum(at: updateId) }
     }

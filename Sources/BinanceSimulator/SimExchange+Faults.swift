@@ -79,7 +79,7 @@ extension SimExchange {
             return SimFaultOutcome(affected: 0)
         case .rejectSubscriptions(let market, let count, let code):
             guard count > 0, count <= 1_000_000 else { throw SimFaultError("count must be in 1…1000000, got \(count)") }
-            for each in market.map({ [$0] }) ?? BinanceMarket.allCases { subscriptionRejections[each] = (count, code) }
+            subscriptionRejections[market] = (count, code)
             return SimFaultOutcome(affected: count)
         case .messageLimit(let perSecond, let seconds):
             guard perSecond > 0 else { throw SimFaultError("per_second must be positive, got \(perSecond)") }
@@ -111,9 +111,13 @@ extension SimExchange {
 
     /// Whether the next `SUBSCRIBE` on `market` is to be refused, and with which code.
     func takeSubscriptionRejection(_ market: BinanceMarket) -> Int? {
-        guard let rejection = subscriptionRejections[market] else { return nil }
-        subscriptionRejections[market] = rejection.remaining > 1 ? (rejection.remaining - 1, rejection.code) : nil
-        return rejection.code
+        // The market's own first, then those for either market.
+        for key in [market, nil] as [BinanceMarket?] {
+            guard let rejection = subscriptionRejections[key] else { continue }
+            subscriptionRejections[key] = rejection.remaining > 1 ? (rejection.remaining - 1, rejection.code) : nil
+            return rejection.code
+        }
+        return nil
     }
 
     private static func validate(_ seconds: Double?) throws(SimFaultError) {

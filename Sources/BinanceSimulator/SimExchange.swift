@@ -34,8 +34,8 @@ final class SimExchange {
     /// ``SimFault/stallREST(seconds:)``: REST answers are held until this time (ms).
     var restStallUntil: Int64 = 0
     /// ``SimFault/rejectSubscriptions(market:count:code:)``: SUBSCRIBE requests still to refuse
-    /// per market, and the error code they get.
-    var subscriptionRejections: [BinanceMarket: (remaining: Int, code: Int)] = [:]
+    /// per market (nil key: the next of either market), and the error code they get.
+    var subscriptionRejections: [BinanceMarket?: (remaining: Int, code: Int)] = [:]
     /// ``SimFault/messageLimit(perSecond:seconds:)``: the incoming-message limit in force
     /// until this time (ms) instead of the configured one.
     var messageLimitOverride: (perSecond: Int, until: Int64)?

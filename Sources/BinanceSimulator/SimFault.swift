@@ -76,7 +76,8 @@ public enum SimFault: Sendable, Equatable {
     case restLimit(status: Int, count: Int, retryAfter: Int)
     /// Hold every REST answer for `seconds` (a slow or hung API: clients time out).
     case stallREST(seconds: Double)
-    /// Answer the next `count` valid `SUBSCRIBE` requests on `market` (nil: either) with an
+    /// Answer the next `count` valid `SUBSCRIBE` requests on `market` (nil: of either market,
+    /// `count` in all) with an
     /// error object of `code` instead of subscribing: an exchange in trouble refusing what it
     /// would normally accept.
     case rejectSubscriptions(market: BinanceMarket?, count: Int, code: Int)

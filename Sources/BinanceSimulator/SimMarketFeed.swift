@@ -175,7 +175,7 @@ final class SimMarketFeed {
         // other symbols are configured.
         let universe = chosen.enumerated().map { index, instrument in instruments.firstIndex(of: instrument) ?? index }
         let ratio = SimRatio(tradeRatio)
-        models = zip(chosen, universe).map { SimSymbolModel(instrument: $0, seed: seed, index: $1, tradeRatio: ratio, checksumHistory: checksumHistory) }
+        models = zip(chosen, universe).map { SimSymbolModel(instrument: $0, seed: seed, index: $1, tradeRatio: ratio, checksumHistory: max(0, checksumHistory)) }
         liquidations = zip(chosen, universe).map { SimLiquidationModel(instrument: $0, seed: seed, index: $1, perSecond: liquidationsPerSecond) }
         universeIndex = universe
         self.contractInfoInterval = Self.milliseconds(contractInfoInterval)
@@ -270,12 +270,10 @@ final class SimMarketFeed {
             if market == .coinm { emitIndexPrices(seconds: seconds, now: now, wants: wants, emit: emit) }
             if seconds == 1, market == .usdm { emitIndexes(now: now, wants: wants, emit: emit) }
         }
-        if now >= nextDue[.kline]! {
-            nextDue[.kline] = now + klineInterval
+        if isDue(.kline, every: klineInterval, at: now) {
             emitKlines(now: now, wants: wants, emit: emit)
         }
-        if now >= nextDue[.tickers]! {
-            nextDue[.tickers] = now + tickerInterval
+        if isDue(.tickers, every: tickerInterval, at: now) {
             emitTickers(now: now, wants: wants, emit: emit)
         }
         if now >= nextDue[.liquidations]! {
@@ -285,12 +283,20 @@ final class SimMarketFeed {
                 liquidations[index].openWindow(at: now)
             }
         }
-        if now >= nextDue[.contractInfo]! {
-            nextDue[.contractInfo] = now + contractInfoInterval
+        if isDue(.contractInfo, every: contractInfoInterval, at: now) {
             if wants("!contractInfo") {
                 for model in models { emit("!contractInfo", SimIndexPayloads.contractInfo(model.instrument, now: now)) }
             }
         }
+    }
+
+    /// Whether `key` falls due at `now`; if so its next time is advanced from the due time
+    /// (not from `now`), so a period that is not a multiple of the tick keeps its average
+    /// rate, and a late loop skips what it missed instead of bunching.
+    private func isDue(_ key: Periodic, every interval: Int64, at now: Int64) -> Bool {
+        guard let due = nextDue[key], now >= due else { return false }
+        nextDue[key] = due + interval * max(1, (now - due) / interval + 1)
+        return true
     }
 
     // MARK: Steps

@@ -25,7 +25,7 @@ final class SimWebSocketHandler: ChannelInboundHandler {
     /// Times (ms) of the last incoming messages, for the per-second limit.
     private var recentMessages: [Int64] = []
     private var awaitingPongSince: Int64?
-    /// Payloads of the pings sent since the last answered one (newest last, at most 16): a
+    /// Payloads of the pings sent since the last answered one (newest last, at most 64): a
     /// pong echoing one of them answers; any other pong is unsolicited.
     private var unansweredPings: [Int64] = []
     /// Server pings sent, and pongs received that answered one / that did not (status).
@@ -169,7 +169,7 @@ final class SimWebSocketHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
         pingsSent += 1
         unansweredPings.append(now)
-        if unansweredPings.count > 16 { unansweredPings.removeFirst() }
+        if unansweredPings.count > 64 { unansweredPings.removeFirst() }
         if awaitingPongSince == nil {
             awaitingPongSince = now
             let deadline = TimeAmount(exchange.configuration.pongTimeout)

@@ -102,7 +102,10 @@ public struct SimulatorConfiguration: Sendable {
         guard value.isFinite, value >= 0 else { throw SimConfigurationError("stream rate \(type)=\(value): expected a number of messages per second, 0 or more") }
         func interval() throws(SimConfigurationError) -> Duration {
             // The market clock ticks every 10 ms: a shorter period cannot be kept.
-            guard value > 0, value <= 100 else { throw SimConfigurationError("stream rate \(type)=\(value): expected more than 0 and at most 100 pushes per second") }
+            // At least one a day (a smaller rate would overflow the period).
+            guard value >= 1.0 / 86_400, value <= 100 else {
+                throw SimConfigurationError("stream rate \(type)=\(value): expected more than 0 (at least one a day) and at most 100 pushes per second")
+            }
             return .microseconds(Int64((1_000_000 / value).rounded()))
         }
         switch type {

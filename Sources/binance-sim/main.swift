@@ -99,6 +99,14 @@ struct BinanceSim: AsyncParsableCommand {
             guard let converted = convert(raw) else { throw ValidationError("\(config ?? ""): \(key): invalid value \(raw)") }
             return converted
         }
+        // The file's stream rates first, so that any flag (--liquidations-per-second,
+        // --contract-info-interval, a --stream-rate) wins over the file.
+        if let raw = file["stream_rates"] {
+            guard let mapping = raw as? [String: Any] else {
+                throw ValidationError("\(config ?? ""): stream_rates must be a mapping of stream type to messages per second, e.g. {aggTrade: 200}")
+            }
+            try Self.apply(mapping.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") }, to: &configuration)
+        }
         let int: (Any) -> Int? = { $0 as? Int ?? Int("\($0)") }
         let text: (Any) -> String? = { "\($0)" }
         configuration.usdmPort = try value(usdmPort, "usdm_port", int) ?? 0
@@ -134,23 +142,11 @@ struct BinanceSim: AsyncParsableCommand {
                 configuration[keyPath: path] = duration
             }
         }
-        // Stream rates after the settings they override: the file's, then the flags'.
-        var rates: [(String, String)] = []
-        if let raw = file["stream_rates"] {
-            guard let mapping = raw as? [String: Any] else {
-                throw ValidationError("\(config ?? ""): stream_rates must be a mapping of stream type to messages per second, e.g. {aggTrade: 200}")
-            }
-            rates += mapping.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") }
-        }
-        for item in streamRate {
+        try Self.apply(try streamRate.map { item in
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { throw ValidationError("--stream-rate \(item): expected type=N, e.g. aggTrade=200") }
-            rates.append((parts[0], parts[1]))
-        }
-        for (type, raw) in rates {
-            guard let perSecond = Double(raw) else { throw ValidationError("stream rate \(type)=\(raw): expected a number of messages per second") }
-            do { try configuration.setStreamRate(type, perSecond: perSecond) } catch { throw ValidationError(error.description) }
-        }
+            return (parts[0], parts[1])
+        }, to: &configuration)
         let chosen: [String]? = try value(symbols.map { $0.split(separator: ",").map(String.init) }, "symbols") { raw in
             (raw as? [Any])?.map { "\($0)" } ?? "\(raw)".split(separator: ",").map(String.init)
         }
@@ -180,6 +176,14 @@ struct BinanceSim: AsyncParsableCommand {
             throw ValidationError("liquidations-per-second must be between 0 and 1: Binance pushes at most one liquidation per symbol per second, got \(configuration.liquidationsPerSecond)")
         }
         return configuration
+    }
+
+    /// Sets each `(type, messages per second)` stream rate.
+    static func apply(_ rates: [(String, String)], to configuration: inout SimulatorConfiguration) throws {
+        for (type, raw) in rates {
+            guard let perSecond = Double(raw) else { throw ValidationError("stream rate \(type)=\(raw): expected a number of messages per second") }
+            do { try configuration.setStreamRate(type, perSecond: perSecond) } catch { throw ValidationError(error.description) }
+        }
     }
 
     /// `24h`, `3m`, `90s`, `500ms`, or a plain number of seconds.

@@ -112,6 +112,10 @@ struct SimRateTests {
         #expect(spacing(configuration, "btcusdt_perpetual@continuousKline_1m", seconds: 5) == [500])
         let contractInfo = H.run(SimMarketFeed(market: .usdm, configuration: configuration), ticks: 10 * 100 + 1, wanted: ["!contractInfo"])
         #expect(contractInfo.count == 5 * 3, "one per symbol every 2 s")
+        // A period off the 10 ms tick (ticker=3: 333 ms) keeps its average: 30 in 10 s.
+        try configuration.setStreamRate("ticker", perSecond: 3)
+        let tickers = H.run(SimMarketFeed(market: .usdm, configuration: configuration), ticks: 10 * 100, wanted: ["btcusdt@ticker"])
+        #expect((29...30).contains(tickers.count), "\(tickers.count) tickers in 10 s at 3 a second")
         #expect(configuration.liquidationsPerSecond == 1)
     }
 
@@ -121,7 +125,7 @@ struct SimRateTests {
         for (type, value, message) in [
             ("markPrice", 1.0, "fixes its rate in the stream name"), ("depth5", 1, "fixes its rate"), ("bookTicker", 5, "pushes when the top of the book changes"),
             ("kline_1m", 1, "unknown stream type"), ("aggTrade", -1, "0 or more"), ("aggTrade", .nan, "0 or more"),
-            ("forceOrder", 2, "at most one liquidation"), ("ticker", 0, "more than 0 and at most 100"), ("ticker", 1_000, "at most 100"),
+            ("forceOrder", 2, "at most one liquidation"), ("ticker", 0, "at least one a day"), ("contractInfo", 1e-9, "at least one a day"), ("ticker", 1_000, "at most 100"),
         ] {
             var configuration = SimulatorConfiguration()
             #expect(throws: SimConfigurationError.self, "\(type)=\(value)") { try configuration.setStreamRate(type, perSecond: value) }

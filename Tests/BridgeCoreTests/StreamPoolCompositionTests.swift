@@ -56,7 +56,7 @@ struct StreamPoolCompositionTests {
                 switch event {
                 case .confirmed(let streams): pool.setState(.confirmed, of: streams, on: id)
                 case .failed(let streams, let reason): pool.setState(.failed(reason: reason), of: streams, on: id)
-                case .unsubscribed, .unsubscribeFailed, .refusedRetrying: break
+                case .unsubscribed, .unsubscribeFailed, .refused: break
                 }
             }
         }

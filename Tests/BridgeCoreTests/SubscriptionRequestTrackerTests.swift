@@ -77,7 +77,8 @@ struct SubscriptionRequestTrackerTests {
         let second = try #require(Self.sent(tracker.nextAction(at: .ms(200), quota: &quota)))
         // Replies arrive out of order and are matched by id.
         #expect(tracker.replyReceived(id: second.id, outcome: .error(code: 2, message: "Invalid request")) == [
-            .failed(Self.streams(1, from: 2), reason: "Binance error 2: Invalid request")
+            .refused(Self.streams(1, from: 2), reason: "Binance error 2: Invalid request", willRetry: false),
+            .failed(Self.streams(1, from: 2), reason: "Binance error 2: Invalid request"),
         ])
         #expect(!tracker.isFullyConfirmed)
         #expect(tracker.replyReceived(id: first.id, outcome: .success) == [.confirmed(Self.streams(2))])
@@ -92,37 +93,87 @@ struct SubscriptionRequestTrackerTests {
     }
 
     /// An error code outside Binance's request errors (0–4) is the exchange in trouble: the
-    /// same streams go again, first in line with a new id, until the retries run out; then
-    /// they fail with the last error. A request error (code 2) fails at once (above).
-    @Test func unexpectedErrorCodesAreRetriedThenFail() throws {
-        var tracker = Self.connectedTracker()  // ackRetries 2: three attempts in all
+    /// request waits out its ack timeout (a retry at once would spend every attempt within a
+    /// second), then the same streams go again with a new id, until the retries run out;
+    /// then they fail with Binance's error. A request error (code 2) fails at once (above).
+    @Test func unexpectedErrorCodesAreRetriedAfterTheAckTimeoutThenFail() throws {
+        var tracker = Self.connectedTracker()  // ackRetries 2: three attempts; ackTimeout 5 s
         var quota = Quota()
         let streams = Self.streams(2)
+        let refusal = "Binance error -1: Internal error"
         tracker.subscribe(streams)
         var request = try #require(Self.sent(tracker.nextAction(at: .zero, quota: &quota)))
-        var now = Duration.zero
         for attempt in 2...3 {
-            #expect(tracker.replyReceived(id: request.id, outcome: .error(code: -1, message: "Internal error")) == [
-                .refusedRetrying(streams, reason: "Binance error -1: Internal error", attempt: attempt)
-            ])
-            now += .milliseconds(200)
-            let retry = try #require(Self.sent(tracker.nextAction(at: FakeInstant(offset: now), quota: &quota)))
+            let sentAt = Int64(attempt - 2) * 5
+            #expect(tracker.replyReceived(id: request.id, outcome: .error(code: -1, message: "Internal error")) == [.refused(streams, reason: refusal, willRetry: true)])
+            #expect(tracker.replyReceived(id: request.id, outcome: .success) == nil, "answered already")
+            #expect(tracker.nextAction(at: .s(sentAt).advanced(by: .milliseconds(200)), quota: &quota) == .waitUntil(.s(sentAt + 5)))
+            #expect(tracker.expireRequests(at: .s(sentAt + 5)) == [])
+            let retry = try #require(Self.sent(tracker.nextAction(at: .s(sentAt + 5), quota: &quota)))
             #expect(retry.streams == streams && retry.method == .subscribe && retry.attempt == attempt && retry.id > request.id)
             request = retry
         }
         #expect(tracker.replyReceived(id: request.id, outcome: .error(code: -1, message: "Internal error")) == [
-            .failed(streams, reason: "Binance error -1: Internal error")
+            .refused(streams, reason: refusal, willRetry: false), .failed(streams, reason: refusal),
         ])
         #expect(tracker.confirmedStreams.isEmpty && !tracker.isFullyConfirmed)
-        // A retry that is answered confirms as usual.
+        // A retry that is answered confirms as usual; a refusal left to expire says why.
         var second = Self.connectedTracker()
         var secondQuota = Quota()
         second.subscribe(streams)
         let first = try #require(Self.sent(second.nextAction(at: .zero, quota: &secondQuota)))
         #expect(second.replyReceived(id: first.id, outcome: .error(code: 503, message: "busy")).map(\.count) == 1)
+        _ = second.expireRequests(at: .s(5))
         let again = try #require(Self.sent(second.nextAction(at: .s(5), quota: &secondQuota)))
         #expect(second.replyReceived(id: again.id, outcome: .success) == [.confirmed(streams)])
         #expect(second.isFullyConfirmed)
+        // A request error fails at once, refused without a retry.
+        var third = Self.connectedTracker()
+        var thirdQuota = Quota()
+        third.subscribe(streams)
+        let only = try #require(Self.sent(third.nextAction(at: .zero, quota: &thirdQuota)))
+        #expect(third.replyReceived(id: only.id, outcome: .error(code: 2, message: "Invalid request")) == [
+            .refused(streams, reason: "Binance error 2: Invalid request", willRetry: false), .failed(streams, reason: "Binance error 2: Invalid request"),
+        ])
+    }
+
+    /// A refused SUBSCRIBE whose stream was unsubscribed and subscribed again meanwhile is not
+    /// retried for it (the newer request is the stream's), and one unsubscribed for good is
+    /// never sent again: nothing can put a stream back on the socket behind the queue.
+    @Test func aRefusedRequestRetriesOnlyWhatNoNewerRequestHolds() throws {
+        var tracker = Self.connectedTracker()
+        var quota = Quota()
+        let a = Self.streams(1)[0], b = Self.streams(1, from: 1)[0]
+        tracker.subscribe([a, b])
+        let first = try #require(Self.sent(tracker.nextAction(at: .zero, quota: &quota)))
+        tracker.unsubscribe([a])
+        tracker.subscribe([a])  // queue: UNSUBSCRIBE a, SUBSCRIBE a
+        #expect(tracker.replyReceived(id: first.id, outcome: .error(code: -1, message: "x"))?.count == 1)
+        var sent: [Tracker.Request] = []
+        var now = FakeInstant.ms(200)
+        while now < .s(7) {
+            _ = tracker.expireRequests(at: now)
+            while let request = Self.sent(tracker.nextAction(at: now, quota: &quota)) {
+                sent.append(request)
+                _ = tracker.replyReceived(id: request.id, outcome: .success)
+            }
+            now = now.advanced(by: .milliseconds(100))
+        }
+        // UNSUBSCRIBE a, SUBSCRIBE a (the newer one, whose ack confirms a), and at the
+        // refused request's deadline the retry for b only.
+        #expect(sent.map(\.method) == [.unsubscribe, .subscribe, .subscribe], "\(sent)")
+        #expect(sent.map(\.streams) == [[a], [a], [b]], "\(sent)")
+        #expect(tracker.confirmedStreams == [a, b] && tracker.isFullyConfirmed)
+        // Unsubscribed for good while refused: the retry does not bring it back.
+        var other = Self.connectedTracker()
+        var otherQuota = Quota()
+        other.subscribe([a])
+        let request = try #require(Self.sent(other.nextAction(at: .zero, quota: &otherQuota)))
+        _ = other.replyReceived(id: request.id, outcome: .error(code: -1, message: "x"))
+        other.unsubscribe([a])
+        _ = other.expireRequests(at: .s(5))
+        let next = Self.sent(other.nextAction(at: .s(5), quota: &otherQuota))
+        #expect(next?.method != .subscribe, "\(String(describing: next))")
     }
 
     // MARK: Timeouts and retries
@@ -242,8 +293,9 @@ struct SubscriptionRequestTrackerTests {
         let first = try #require(Self.sent(tracker.nextAction(at: .zero, quota: &quota)))
         tracker.unsubscribe([a])
         tracker.subscribe([a])
-        // The first SUBSCRIBE's error no longer decides: another SUBSCRIBE follows.
-        #expect(tracker.replyReceived(id: first.id, outcome: .error(code: 3, message: "x")) == [])
+        // The first SUBSCRIBE's error no longer decides: another SUBSCRIBE follows. The
+        // refusal itself is still reported (counted), without a failure.
+        #expect(tracker.replyReceived(id: first.id, outcome: .error(code: 3, message: "x")) == [.refused([a], reason: "Binance error 3: x", willRetry: false)])
         let unsubscribe = try #require(Self.sent(tracker.nextAction(at: .ms(200), quota: &quota)))
         let second = try #require(Self.sent(tracker.nextAction(at: .ms(400), quota: &quota)))
         #expect(unsubscribe.method == .unsubscribe && second.method == .subscribe && second.streams == [a])

@@ -15,68 +15,13 @@ struct RedisACLTests {
     static let aclFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("config/redis-users.acl").path
 
-    /// docs/operations.md's consumer-group user: examples/python/consumer.py runs with it
-    /// (XGROUP CREATE, XREADGROUP, XACK), and it can neither command the bridge nor write
-    /// entries, sets or hashes.
-    @Test func aGroupReaderRunsTheConsumerExampleAndWritesNothingElse() async throws {
-        let server = try RedisServerProcess(arguments: ["--aclfile", Self.aclFile])
-        try server.start()
-        defer { server.stop() }
+    /// Runs the bridge as its ACL user against `server` (not BridgeHarness: that asks
+    /// `PUBSUB NUMSUB` as the bridge, which the bridge user may not), has the operator user
+    /// subscribe `btcusdt@aggTrade` with its reply under `binance:reply:…`, runs `body`, and
+    /// shuts the bridge down.
+    static func withBridge(on server: RedisServerProcess, _ body: (BinanceSimulator) async throws -> Void) async throws {
         try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
             let configuration = try BridgeHarness.configuration(simulator: simulator, prefix: "binance", redisURL: "redis://bridge:change-me-bridge@127.0.0.1:\(server.port)/0")
-            // Not BridgeHarness: it asks PUBSUB NUMSUB as the bridge, which the bridge user may not.
-            var logger = Logger(label: "acl-test")
-            logger.logLevel = .warning
-            let components = try BridgeComponents(configuration: configuration, logger: logger)
-            let group = ServiceGroup(services: components.services, logger: logger)
-            let running = Task { try await group.run() }
-            defer { running.cancel() }
-            do {
-                try await withRedisConnection(server.configuration(password: "change-me-operator", user: "operator")) { control in
-                    let command = #"{"op":"subscribe","id":1,"streams":["btcusdt@aggTrade"],"reply_to":"binance:reply:group"}"#
-                    try await eventually("the bridge listens and answers") {
-                        guard try await control.send("PUBLISH", "binance:control", command).integer == 1 else { return false }
-                        let reply = try await control.send("BLPOP", "binance:reply:group", "2")
-                        return reply.array?.last?.bytes.flatMap { JSONValue.parse($0) }?["ok"] == true
-                    }
-                }
-                let url = "redis://group-reader:change-me-group-reader@127.0.0.1:\(server.port)/0"
-                let consumed = try await ExamplesTests().run("python3", ["examples/python/consumer.py", "--redis-url", url, "--stream", "binance:usdm:btcusdt@aggTrade", "--group", "desk", "--count", "5", "--seconds", "30"])
-                #expect(consumed.status == 0, "\(consumed)")
-                #expect((JSONValue.parse(Array(consumed.stdout.split(separator: "\n").last.map(String.init)?.utf8 ?? "".utf8))?["data"]?.integer ?? 0) >= 5, "\(consumed.stdout)")
-                try await withRedisConnection(server.configuration(password: "change-me-group-reader", user: "group-reader")) { (reader: RedisConnection) async throws in
-                    let pending = try await reader.send("XPENDING", "binance:usdm:btcusdt@aggTrade", "desk")
-                    #expect(pending.array?.first?.integer == 0, "every entry read was acknowledged: \(pending)")
-                    for denied in [
-                        ["PUBLISH", "binance:control", #"{"op":"unsubscribe","streams":["btcusdt@aggTrade"]}"#],
-                        ["XADD", "binance:usdm:btcusdt@aggTrade", "*", "type", "fake"],
-                        ["XTRIM", "binance:usdm:btcusdt@aggTrade", "MAXLEN", "0"],
-                        ["DEL", "binance:usdm:btcusdt@aggTrade"],
-                        ["SADD", "binance:subscriptions:usdm", "ethusdt@aggTrade"],
-                        ["XGROUP", "DESTROY", "binance:usdm:btcusdt@aggTrade", "desk"],
-                        ["SET", "binance:x", "1"],
-                    ] {
-                        do {
-                            _ = try await reader.send(denied)
-                            Issue.record("group-reader was allowed: \(denied[0])")
-                        } catch {
-                            #expect((error as? RedisClientError)?.serverErrorCode == "NOPERM", "\(denied[0]): \(error)")
-                        }
-                    }
-                }
-            }
-            await group.triggerGracefulShutdown()
-            _ = try? await running.value
-            await components.close()
-        }
-    }
-
-    @Test func theBridgeWorksWithItsUserAndTheReaderCanOnlyRead() async throws {
-        let server = try RedisServerProcess(arguments: ["--aclfile", Self.aclFile])
-        try server.start()
-        try await withBinanceSimulator(testSimulatorConfiguration()) { simulator in
-            var configuration = try BridgeHarness.configuration(simulator: simulator, prefix: "binance", redisURL: "redis://bridge:change-me-bridge@127.0.0.1:\(server.port)/0")
-            configuration.redis.prefix = "binance"
             var logger = Logger(label: "acl-test")
             logger.logLevel = .warning
             let components = try BridgeComponents(configuration: configuration, logger: logger)
@@ -84,7 +29,6 @@ struct RedisACLTests {
             let running = Task { try await group.run() }
             defer { running.cancel() }
             try await withRedisConnection(server.configuration(password: "change-me-operator", user: "operator")) { control in
-                // The operator's control command, its reply under binance:reply:….
                 let command = #"{"op":"subscribe","id":1,"streams":["btcusdt@aggTrade"],"reply_to":"binance:reply:acl"}"#
                 try await eventually("the bridge listens and answers") {
                     guard try await control.send("PUBLISH", "binance:control", command).integer == 1 else { return false }
@@ -92,6 +36,58 @@ struct RedisACLTests {
                     return reply.array?.last?.bytes.flatMap { JSONValue.parse($0) }?["ok"] == true
                 }
             }
+            try await body(simulator)
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            await components.close()
+        }
+    }
+
+    /// Each of `commands` is refused with `NOPERM` on `connection` (logged in as `user`).
+    static func expectDenied(_ commands: [[String]], on connection: RedisConnection, user: String) async {
+        for denied in commands {
+            do {
+                _ = try await connection.send(denied)
+                Issue.record("\(user) was allowed: \(denied[0])")
+            } catch {
+                #expect((error as? RedisClientError)?.serverErrorCode == "NOPERM", "\(user) \(denied[0]): \(error)")
+            }
+        }
+    }
+
+    /// docs/operations.md's consumer-group user: examples/python/consumer.py runs with it
+    /// (XGROUP CREATE, XREADGROUP, XACK), and it can neither command the bridge nor write
+    /// entries, sets or hashes.
+    @Test func aGroupReaderRunsTheConsumerExampleAndWritesNothingElse() async throws {
+        let server = try RedisServerProcess(arguments: ["--aclfile", Self.aclFile])
+        try server.start()
+        defer { server.stop() }
+        try await Self.withBridge(on: server) { _ in
+            let url = "redis://group-reader:change-me-group-reader@127.0.0.1:\(server.port)/0"
+            let consumed = try await ExamplesTests().run("python3", ["examples/python/consumer.py", "--redis-url", url, "--stream", "binance:usdm:btcusdt@aggTrade", "--group", "desk", "--count", "5", "--seconds", "30"])
+            #expect(consumed.status == 0, "\(consumed)")
+            #expect((JSONValue.parse(Array(consumed.stdout.split(separator: "\n").last.map(String.init)?.utf8 ?? "".utf8))?["data"]?.integer ?? 0) >= 5, "\(consumed.stdout)")
+            try await withRedisConnection(server.configuration(password: "change-me-group-reader", user: "group-reader")) { (reader: RedisConnection) async throws in
+                let pending = try await reader.send("XPENDING", "binance:usdm:btcusdt@aggTrade", "desk")
+                #expect(pending.array?.first?.integer == 0, "every entry read was acknowledged: \(pending)")
+                await Self.expectDenied([
+                    ["PUBLISH", "binance:control", #"{"op":"unsubscribe","streams":["btcusdt@aggTrade"]}"#],
+                    ["XADD", "binance:usdm:btcusdt@aggTrade", "*", "type", "fake"],
+                    ["XTRIM", "binance:usdm:btcusdt@aggTrade", "MAXLEN", "0"],
+                    ["DEL", "binance:usdm:btcusdt@aggTrade"],
+                    ["SADD", "binance:subscriptions:usdm", "ethusdt@aggTrade"],
+                    ["XGROUP", "DESTROY", "binance:usdm:btcusdt@aggTrade", "desk"],
+                    ["SET", "binance:x", "1"],
+                ], on: reader, user: "group-reader")
+            }
+        }
+    }
+
+    @Test func theBridgeWorksWithItsUserAndTheReaderCanOnlyRead() async throws {
+        let server = try RedisServerProcess(arguments: ["--aclfile", Self.aclFile])
+        try server.start()
+        defer { server.stop() }
+        try await Self.withBridge(on: server) { _ in
             try await withRedisConnection(server.configuration(password: "change-me-reader", user: "reader")) { reader in
                 try await eventually("entries readable by the reader") {
                     (try await reader.send("XRANGE", "binance:usdm:btcusdt@aggTrade", "-", "+").array?.count ?? 0) >= 3
@@ -101,7 +97,7 @@ struct RedisACLTests {
                 try await eventually("status hash") { (try await reader.send("HGETALL", "binance:status").array?.count ?? 0) > 0 }
                 #expect((try await reader.send("HGETALL", "binance:instruments:usdm").array?.count ?? 0) > 0)
                 // Nothing written, nothing commanded.
-                for denied in [
+                await Self.expectDenied([
                     ["PUBLISH", "binance:control", #"{"op":"unsubscribe","streams":["btcusdt@aggTrade"]}"#],
                     ["XADD", "binance:usdm:btcusdt@aggTrade", "*", "type", "fake"],
                     ["DEL", "binance:usdm:btcusdt@aggTrade"],
@@ -109,24 +105,11 @@ struct RedisACLTests {
                     ["HSET", "binance:instruments:usdm", "X", "{}"],
                     ["SET", "binance:x", "1"],
                     ["XGROUP", "CREATE", "binance:usdm:btcusdt@aggTrade", "g", "0"],
-                ] {
-                    do {
-                        _ = try await reader.send(denied)
-                        Issue.record("reader was allowed: \(denied[0])")
-                    } catch {
-                        #expect((error as? RedisClientError)?.serverErrorCode == "NOPERM", "\(denied[0]): \(error)")
-                    }
-                }
+                ], on: reader, user: "reader")
+                // The bridge hit no permission error of its own along the way.
+                let status = try await reader.send("HGET", "binance:status", "last_error").string
+                #expect(status == nil || !(status!.contains("NOPERM")), "\(status ?? "")")
             }
-            // The bridge hit no permission error of its own along the way.
-            let status = try await withRedisConnection(server.configuration(password: "change-me-reader", user: "reader")) { reader in
-                try await reader.send("HGET", "binance:status", "last_error").string
-            }
-            #expect(status == nil || !(status!.contains("NOPERM")), "\(status ?? "")")
-            await group.triggerGracefulShutdown()
-            _ = try? await running.value
-            await components.close()
         }
-        server.stop()
     }
 }

@@ -779,9 +779,11 @@ public final class BinanceStreamPool: Sendable {
                 break
             case .unsubscribeFailed(let streams, let reason):
                 logger.warning("unsubscribe failed", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.streams": "\(streams.map(\.rawValue))", "bridge.reason": "\(reason)"])
-            case .refusedRetrying(let streams, let reason, let attempt):
-                logger.warning("subscribe refused; retrying", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.streams": "\(streams.map(\.rawValue))", "bridge.reason": "\(reason)", "bridge.attempt": "\(attempt)"])
-                output.append(.subscribeRetried(streams: streams.map(\.rawValue), reason: reason, attempt: attempt))
+            case .refused(let streams, let reason, let willRetry):
+                logger.warning(willRetry ? "subscribe refused; retrying after the ack timeout" : "subscribe refused", metadata: [
+                    "bridge.connection": "\(id.rawValue)", "bridge.streams": "\(streams.map(\.rawValue))", "bridge.reason": "\(reason)",
+                ])
+                output.append(.subscribeRefused(streams: streams.map(\.rawValue), reason: reason, retrying: willRetry))
             }
         }
         return output

@@ -57,9 +57,9 @@ public enum StreamPoolLifecycleEvent: Sendable, Equatable {
     case confirmed(stream: String, connection: Int)
     /// The subscription failed (error reply, or no ack after the retries).
     case failed(stream: String, reason: String)
-    /// Binance refused the SUBSCRIBE with an unexpected error code; it is sent again
-    /// (`attempt`: the retry's number, 2 for the first retry).
-    case subscribeRetried(streams: [String], reason: String, attempt: Int)
+    /// Binance answered a SUBSCRIBE of `streams` with an error; `retrying` when it is sent
+    /// again after the ack timeout (an unexpected code, attempts left), else `failed` follows.
+    case subscribeRefused(streams: [String], reason: String, retrying: Bool)
     /// No data for longer than the stream's expected cadence.
     case stale(stream: String, silentForMicroseconds: Int64)
     /// Data again after `stale`.

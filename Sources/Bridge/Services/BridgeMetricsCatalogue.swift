@@ -13,8 +13,9 @@ enum BridgeMetricsCatalogue {
     /// `binance_bridge_book_snapshots_total{result}` values (DepthSnapshotFetcher).
     static let snapshotResults = ["ok", "failed", "rest_rate_limited", "rest_banned"]
 
-    /// `binance_bridge_book_errors_total{code}` values (BookKeeper).
-    static let bookErrorCodes = ["snapshot_too_old", "book_bad_message"]
+    /// `binance_bridge_book_errors_total{code}` values (BookKeeper's own, and the snapshot
+    /// failures DepthSnapshotFetcher reports through it).
+    static let bookErrorCodes = ["snapshot_too_old", "book_bad_message", "snapshot_failed", "rest_rate_limited", "rest_banned"]
     /// `binance_bridge_redis_errors_total{code}` values: the failures a running bridge meets.
     static let redisErrorCodes: [RedisClientError.Code] = [.connectionFailed, .connectionClosed, .timeout, .io, .protocolError, .serverError, .authenticationFailed]
 

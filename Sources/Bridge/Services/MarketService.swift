@@ -245,10 +245,10 @@ public final class MarketService: Service, Sendable {
             events.publish(type: "subscribed", market: market, ["stream": JSONValue(stream), "connection": JSONValue(connection)])
         case .failed(let stream, let reason):
             events.publish(type: "error", market: market, ["code": "subscription_failed", "stream": JSONValue(stream), "message": JSONValue(reason)])
-        case .subscribeRetried(let streams, let reason, let attempt):
+        case .subscribeRefused(let streams, let reason, let retrying):
             Metrics.Counter(label: "binance_bridge_subscribe_refusals_total", dimensions: [("market", market.rawValue)]).increment()
             events.publish(type: "error", market: market, [
-                "code": "subscribe_refused", "streams": JSONValue(streams), "message": JSONValue(reason), "attempt": JSONValue(attempt),
+                "code": "subscribe_refused", "streams": JSONValue(streams), "message": JSONValue(reason), "retrying": JSONValue(retrying),
             ])
         case .stale(let stream, let silent):
             state.withLock { state in state.staleSince[stream] = state.lastReceive[stream] ?? (now - silent) }

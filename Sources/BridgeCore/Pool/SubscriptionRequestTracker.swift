@@ -7,7 +7,9 @@
 /// fails its streams, and on a reconnect resubscribes everything. A SUBSCRIBE refused with one
 /// of Binance's request-error codes (0–4: the request itself is wrong, so the same request
 /// fails again) fails its streams at once; any other error code is the exchange in trouble,
-/// so the request is retried like an unanswered one.
+/// so the request is retried like an unanswered one: when its `ackTimeout` runs out (not at
+/// once, which would spend every attempt within a second), while attempts remain. A retry
+/// carries only the streams no newer SUBSCRIBE has taken over.
 ///
 /// Pure: the caller parses frames (`{"result":null,"id":N}` → ``ReplyOutcome/success``,
 /// `{"error":{"code":C,"msg":M},"id":N}` → ``ReplyOutcome/error(code:message:)``), passes
@@ -70,9 +72,9 @@ where Instant.Duration == Duration, Instant: Sendable {
         case unsubscribed([BinanceStreamName])
         /// An UNSUBSCRIBE was refused or never answered (the socket may still carry them).
         case unsubscribeFailed([BinanceStreamName], reason: String)
-        /// A SUBSCRIBE was refused with an unexpected error code and is sent again
-        /// (`attempt` is the retry's).
-        case refusedRetrying([BinanceStreamName], reason: String, attempt: Int)
+        /// Binance answered a SUBSCRIBE with an error; `willRetry` when the code is not a
+        /// request error and attempts remain (else ``failed(_:reason:)`` follows at once).
+        case refused([BinanceStreamName], reason: String, willRetry: Bool)
     }
 
     /// Binance's documented WebSocket request errors (0 unknown property, 1 invalid value,
@@ -88,6 +90,8 @@ where Instant.Duration == Duration, Instant: Sendable {
     private struct InFlight: Sendable {
         var request: Request
         var deadline: Instant
+        /// Binance's error, when it refused this request and the retry waits for `deadline`.
+        var refusal: String?
     }
 
     // MARK: State
@@ -221,7 +225,9 @@ where Instant.Duration == Duration, Instant: Sendable {
     /// Matches a reply by `id`. Nil when no request in flight has that id (a reply after
     /// its timeout, or not ours): log and ignore it.
     public mutating func replyReceived(id: UInt64, outcome: ReplyOutcome) -> [Event]? {
-        guard let entry = inFlight.removeValue(forKey: id) else { return nil }
+        // Unknown, or refused already and waiting for its retry: not a reply to act on.
+        guard let entry = inFlight[id], entry.refusal == nil else { return nil }
+        inFlight[id] = nil
         let request = entry.request
         switch (request.method, outcome) {
         case (.subscribe, .success):
@@ -229,16 +235,19 @@ where Instant.Duration == Duration, Instant: Sendable {
             confirmedStreams.formUnion(confirmed)
             return confirmed.isEmpty ? [] : [.confirmed(confirmed)]
         case (.subscribe, .error(let code, let message)) where !Self.requestErrorCodes.contains(code) && request.attempt <= ackRetries:
-            // Sent again first in line, as an unanswered request is (expireRequests).
-            let stillWanted = request.streams.filter { desiredStreams.contains($0) }
-            for stream in request.streams where !desiredStreams.contains(stream) { resolveSubscribe(stream) }
-            guard !stillWanted.isEmpty else { return [] }
-            queue.insert(Operation(method: .subscribe, streams: stillWanted, attempt: request.attempt + 1), at: 0)
-            return [.refusedRetrying(stillWanted, reason: "Binance error \(code): \(message)", attempt: request.attempt + 1)]
+            // Kept until its deadline, then retried by expireRequests. It no longer decides its
+            // streams' state (resolved now), so a newer SUBSCRIBE's ack confirms them meanwhile.
+            let reason = "Binance error \(code): \(message)"
+            for stream in request.streams { resolveSubscribe(stream) }
+            inFlight[id] = InFlight(request: request, deadline: entry.deadline, refusal: reason)
+            let wanted = request.streams.filter { desiredStreams.contains($0) }
+            return wanted.isEmpty ? [] : [.refused(wanted, reason: reason, willRetry: true)]
         case (.subscribe, .error(let code, let message)):
+            let reason = "Binance error \(code): \(message)"
+            let refused = request.streams.filter { desiredStreams.contains($0) }
             let failed = request.streams.filter { resolveSubscribe($0) && desiredStreams.contains($0) }
             confirmedStreams.subtract(failed)
-            return failed.isEmpty ? [] : [.failed(failed, reason: "Binance error \(code): \(message)")]
+            return (refused.isEmpty ? [] : [.refused(refused, reason: reason, willRetry: false)]) + (failed.isEmpty ? [] : [.failed(failed, reason: reason)])
         case (.unsubscribe, .success):
             return [.unsubscribed(request.streams)]
         case (.unsubscribe, .error(let code, let message)):
@@ -254,7 +263,25 @@ where Instant.Duration == Duration, Instant: Sendable {
         for entry in expired {  // newest first, so that re-inserting at the front keeps id order
             let request = entry.request
             inFlight[request.id] = nil
-            let stillWanted = request.streams.filter { request.method == .subscribe ? desiredStreams.contains($0) : !desiredStreams.contains($0) }
+            if entry.refusal != nil {
+                // Refused earlier (its streams resolved then): the streams still wanted that
+                // nothing newer holds go again, counted as outstanding anew.
+                let retry = request.streams.filter { desiredStreams.contains($0) && !isHeldElsewhere($0) }
+                if !retry.isEmpty {
+                    for stream in retry { outstandingSubscribes[stream, default: 0] += 1 }
+                    queue.insert(Operation(method: .subscribe, streams: retry, attempt: request.attempt + 1), at: 0)
+                }
+                continue
+            }
+            var stillWanted = request.streams.filter { request.method == .subscribe ? desiredStreams.contains($0) : !desiredStreams.contains($0) }
+            if request.method == .subscribe, request.attempt <= ackRetries {
+                // A stream subscribed again since (its newer SUBSCRIBE queued or in flight)
+                // is that request's now: retrying this one too could put it back on the
+                // socket after it is unsubscribed, behind the queue's order.
+                let superseded = Set(stillWanted.filter { (outstandingSubscribes[$0] ?? 0) > 1 })
+                for stream in superseded { resolveSubscribe(stream) }
+                stillWanted.removeAll { superseded.contains($0) }
+            }
             if request.attempt <= ackRetries {
                 if !stillWanted.isEmpty {
                     queue.insert(Operation(method: request.method, streams: stillWanted, attempt: request.attempt + 1), at: 0)
@@ -264,7 +291,8 @@ where Instant.Duration == Duration, Instant: Sendable {
                 }
                 continue
             }
-            let reason = "no reply to \(request.method.rawValue) within \(ackTimeout) after \(request.attempt) attempts"
+            let reason = entry.refusal.map { "\($0) (after \(request.attempt) attempts)" }
+                ?? "no reply to \(request.method.rawValue) within \(ackTimeout) after \(request.attempt) attempts"
             switch request.method {
             case .subscribe:
                 let failed = request.streams.filter { resolveSubscribe($0) && desiredStreams.contains($0) }
@@ -281,6 +309,13 @@ where Instant.Duration == Duration, Instant: Sendable {
     public var nextTimeout: Instant? { inFlight.values.map(\.deadline).min() }
 
     // MARK: Helpers
+
+    /// Whether `stream` is confirmed, or in a SUBSCRIBE queued or in flight (not refused).
+    private func isHeldElsewhere(_ stream: BinanceStreamName) -> Bool {
+        confirmedStreams.contains(stream)
+            || queue.contains { $0.method == .subscribe && $0.streams.contains(stream) }
+            || inFlight.values.contains { $0.refusal == nil && $0.request.method == .subscribe && $0.request.streams.contains(stream) }
+    }
 
     private mutating func enqueue(_ method: Method, _ streams: [BinanceStreamName]) {
         if method == .subscribe {
