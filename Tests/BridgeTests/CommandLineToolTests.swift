@@ -54,6 +54,14 @@ struct CommandLineToolTests {
                 let sync = try await run(["ctl"] + redis + ["instruments", "sync"])
                 #expect(sync.status == 0 && (JSONValue.parse(Array(sync.stdout.utf8))?["result"]?["instruments"]?.integer ?? 0) > 0, "\(sync)")
 
+                // `ctl unsubscribe`: a stream added for it, then removed again.
+                #expect(try await run(["ctl"] + redis + ["subscribe", "ethusdt@bookTicker"]).status == 0)
+                let unsubscribed = try await run(["ctl"] + redis + ["unsubscribe", "ethusdt@bookTicker"])
+                #expect(unsubscribed.status == 0, "\(unsubscribed)")
+                #expect(JSONValue.parse(Array(unsubscribed.stdout.utf8))?["result"]?["removed"] == ["ethusdt@bookTicker"], "\(unsubscribed.stdout)")
+                let after = try await run(["ctl"] + redis + ["list"])
+                #expect(!after.stdout.contains("ethusdt@bookTicker"), "\(after.stdout)")
+
                 // An error reply: printed, exit status 1.
                 let refused = try await run(["ctl"] + redis + ["subscribe", "btcusdt@nonsense"])
                 #expect(refused.status == 1, "\(refused)")
