@@ -260,8 +260,7 @@ final class SimMarketFeed {
             }
             liquidations[index].occur(now: now, book: models[index].book, fallback: models[index].fair)
         }
-        for speed in Self.depthSpeeds where now >= nextDue[.depth(speed)]! {
-            nextDue[.depth(speed)]! += Int64(speed) * max(1, (now - nextDue[.depth(speed)]!) / Int64(speed) + 1)
+        for speed in Self.depthSpeeds where isDue(.depth(speed), every: Int64(speed), at: now) {
             for index in models.indices { flushDepth(index, speed: speed, now: now, wants: wants, emit: emit) }
         }
         for seconds in [1, 3] where now >= nextDue[.markPrice(seconds)]! {

@@ -43,6 +43,13 @@ public enum RedisReply: Sendable, Hashable {
         return nil
     }
 
+    /// A stream entry as `XRANGE`, `XREVRANGE` and `XREAD` return it (`[id, [field, value, …]]`):
+    /// its id and its field-value pairs in order; nil for any other shape.
+    public var streamEntry: (id: String, fields: [(String, String)])? {
+        guard let pair = array, pair.count == 2, let id = pair[0].string, let values = pair[1].array else { return nil }
+        return (id, stride(from: 0, to: values.count - 1, by: 2).map { (values[$0].string ?? "", values[$0 + 1].string ?? "") })
+    }
+
     /// The text of an error reply.
     public var errorMessage: String? {
         if case .error(let text) = self { return text }

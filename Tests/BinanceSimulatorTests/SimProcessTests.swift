@@ -54,15 +54,7 @@ struct SimProcessTests {
         let (process, _) = try Self.run(["--usdm-port", "0", "--coinm-port", "0", "--admin-port", "0", "--ports-file", portsFile,
                                          "--seed", "3", "--rate", "100", "--ground-truth", truth])
         defer { if process.isRunning { process.terminate() } }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while FileManager.default.contents(atPath: portsFile)?.isEmpty ?? true {
-            guard ContinuousClock.now < deadline, process.isRunning else {
-                Issue.record("no ports file")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let ports = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: portsFile))) as? [String: Int])
+        let ports = try #require(try await Self.ports(portsFile, of: process) as? [String: Int])
         let admin = try #require(ports["admin"])
         #expect(Set(ports.keys) == ["usdm", "coinm", "admin"])
         let status = try await SimRESTTests.get(admin, "/status")

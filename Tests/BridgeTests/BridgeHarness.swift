@@ -106,14 +106,7 @@ func sendCommand(_ command: JSONValue, prefix: String, redis: RedisConnection) a
 /// Every entry of the stream at `key` as (id, fields), oldest first.
 func streamEntries(_ key: String, redis: RedisConnection) async throws -> [(id: String, fields: [String: String])] {
     let reply = try await redis.send("XRANGE", key, "-", "+")
-    return (reply.array ?? []).compactMap { item in
-        guard let parts = item.array, parts.count == 2, let id = parts[0].string, let values = parts[1].array else { return nil }
-        var fields: [String: String] = [:]
-        for index in stride(from: 0, to: values.count - 1, by: 2) {
-            fields[values[index].string ?? ""] = values[index + 1].string ?? ""
-        }
-        return (id, fields)
-    }
+    return (reply.array ?? []).compactMap { item in item.streamEntry.map { ($0.id, Dictionary($0.fields, uniquingKeysWith: { _, last in last })) } }
 }
 
 /// GET `http://127.0.0.1:<port><path>`: the status and the body as text.

@@ -75,6 +75,15 @@ struct FaultMatrixTests {
         }
     }
 
+    /// Subscribes `streams` with one command per market; each must be answered ok.
+    static func subscribe(_ streams: [(market: String, stream: String)], prefix: String, redis: RedisConnection) async throws {
+        for market in ["usdm", "coinm"] {
+            let names = streams.filter { $0.market == market }.map { JSONValue($0.stream) }
+            let reply = try await sendCommand(["op": "subscribe", "market": JSONValue(market), "streams": .array(names)], prefix: prefix, redis: redis)
+            #expect(reply["ok"] == true, "\(reply.text)")
+        }
+    }
+
     /// Runs `fault` against a bridge process that has data flowing on ``streams``, waits for
     /// data on every stream after it, then checks the accounting over everything sent up to
     /// that point and stops the bridge with SIGTERM (exit 0).
@@ -100,11 +109,7 @@ struct FaultMatrixTests {
                 let bridge = try BridgeProcess(arguments: arguments)
                 try await eventually("the bridge listens for commands", timeout: .seconds(30)) { bridge.standardError.contains("listening for commands") }
                 var run = Run(simulator: simulator, redis: redis, prefix: prefix, bridge: bridge, arguments: arguments)
-                for market in ["usdm", "coinm"] {
-                    let streams = Self.streams.filter { $0.market == market }.map { JSONValue($0.stream) }
-                    let reply = try await sendCommand(["op": "subscribe", "market": JSONValue(market), "streams": .array(streams)], prefix: prefix, redis: redis)
-                    #expect(reply["ok"] == true, "\(reply.text)")
-                }
+                try await Self.subscribe(Self.streams, prefix: prefix, redis: redis)
                 try await run.dataFlowsAgain()
                 try await fault(&run)
                 try await run.dataFlowsAgain()

@@ -50,7 +50,7 @@ struct RedisACLTests {
                 _ = try await connection.send(denied)
                 Issue.record("\(user) was allowed: \(denied[0])")
             } catch {
-                #expect((error as? RedisClientError)?.serverErrorCode == "NOPERM", "\(user) \(denied[0]): \(error)")
+                #expect(error.serverErrorCode == "NOPERM", "\(user) \(denied[0]): \(error)")
             }
         }
     }

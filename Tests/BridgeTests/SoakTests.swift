@@ -64,11 +64,7 @@ struct SoakTests {
                 let bridge = try BridgeProcess(arguments: arguments)
                 defer { if bridge.processIsRunning { bridge.signal(SIGKILL) } }
                 try await eventually("the bridge listens for commands", timeout: .seconds(30)) { bridge.standardError.contains("listening for commands") }
-                for market in ["usdm", "coinm"] {
-                    let streams = Self.streams.filter { $0.market == market }.map { JSONValue($0.stream) }
-                    let reply = try await sendCommand(["op": "subscribe", "market": JSONValue(market), "streams": .array(streams)], prefix: prefix, redis: redis)
-                    #expect(reply["ok"] == true, "\(reply.text)")
-                }
+                try await FaultMatrixTests.subscribe(Self.streams, prefix: prefix, redis: redis)
                 let run = FaultMatrixTests.Run(simulator: simulator, redis: redis, prefix: prefix, bridge: bridge, arguments: arguments)
                 try await run.dataFlowsAgain(streams: Self.streams)
 

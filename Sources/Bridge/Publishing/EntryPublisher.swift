@@ -394,8 +394,7 @@ public final class EntryPublisher: Service, Sendable {
         let replies = try await redis.pipeline(probe)
         var written = Set<Int>()
         for (key, reply) in zip(order, replies) {
-            guard let last = reply.array?.first?.array, last.count == 2, let values = last[1].array else { continue }
-            let fields = stride(from: 0, to: values.count - 1, by: 2).map { (values[$0].string ?? "", values[$0 + 1].string ?? "") }
+            guard let fields = reply.array?.first?.streamEntry?.fields else { continue }
             let mine = positions[key] ?? []
             if let newest = mine.lastIndex(where: { pending[$0].decodedFields.elementsEqual(fields) { $0.0 == $1.0 && $0.1 == $1.1 } }) {
                 written.formUnion(mine[...newest])

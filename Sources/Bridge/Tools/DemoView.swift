@@ -82,10 +82,7 @@ public final class DemoView: Service, Sendable {
         let key = "\(prefix):usdm:\(row.stream)"
         let reply = try await redis.send("XRANGE", key, "(" + row.lastID, "+", "COUNT", "100000")
         let entries: [(id: String, fields: [String: String])] = (reply.array ?? []).compactMap { item in
-            guard let pair = item.array, pair.count == 2, let id = pair[0].string, let values = pair[1].array else { return nil }
-            var fields: [String: String] = [:]
-            for index in stride(from: 0, to: values.count - 1, by: 2) { fields[values[index].string ?? ""] = values[index + 1].string ?? "" }
-            return (id, fields)
+            item.streamEntry.map { ($0.id, Dictionary($0.fields, uniquingKeysWith: { _, last in last })) }
         }
         Self.absorb(entries, into: &row, elapsed: elapsed)
     }

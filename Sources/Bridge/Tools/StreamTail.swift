@@ -40,11 +40,7 @@ public struct StreamTail: Sendable {
         for stream in reply.array ?? [] {
             guard let parts = stream.array, parts.count == 2, let key = parts[0].string else { continue }
             for item in parts[1].array ?? [] {
-                guard let pair = item.array, pair.count == 2, let id = pair[0].string, let values = pair[1].array else { continue }
-                var fields: [(String, String)] = []
-                for index in stride(from: 0, to: values.count - 1, by: 2) {
-                    fields.append((values[index].string ?? "", values[index + 1].string ?? ""))
-                }
+                guard let (id, fields) = item.streamEntry else { continue }
                 entries.append(Entry(key: key, id: id, fields: fields))
                 if let slot = positions.firstIndex(where: { $0.key == key }) { positions[slot].id = id }
             }
