@@ -1,6 +1,7 @@
 import BridgeCore
 import Foundation
 import RedisClient
+import TestSupport
 
 /// The accounting check of the bridge's promise: every message the exchange sent on a
 /// subscribed stream is either an entry in that Redis Stream or inside the window of a `gap`
@@ -88,90 +89,205 @@ struct Accounting {
         return Accounting(streams: result)
     }
 
+    /// One stream's whole history at once: a ``Ledger`` fed everything, then finished.
     static func account(key: String, sent: [Sent], entries: [Entry]) -> Stream {
-        var account = Stream(key: key)
-        account.sent = sent.count
-        // Entries by identity (type, symbol, ids / event time), with their position.
-        var positions: [String: [Int]] = [:]
-        var gaps: [(position: Int, start: Int64, end: Int64)] = []
-        for (position, entry) in entries.enumerated() {
-            switch entry.fields["type"] {
-            case "gap":
-                account.gapMarkers += 1
-                account.gapReasons[entry.fields["reason"] ?? "?", default: 0] += 1
-                if entry.fields["reason"] == "overflow" { account.overflowDropped += entry.fields["dropped"].flatMap(Int.init) ?? 0 }
-                gaps.append((position, entry.fields["gap_start_us"].flatMap(Int64.init) ?? .min, entry.fields["gap_end_us"].flatMap(Int64.init) ?? .max))
-            case "status", "depth_snapshot", nil:
-                break
-            case let type?:
-                positions[Self.identity(type: type, symbol: entry.fields["symbol"], entry.fields), default: []].append(position)
+        var ledger = Ledger(key: key)
+        ledger.add(entries)
+        for message in sent { ledger.receive(message) }
+        return ledger.finished()
+    }
+
+    /// One stream's accounting fed in pieces, in order — entries as Redis holds them, sent
+    /// messages as the log lists them — so a long run is checked as it goes in bounded memory.
+    /// Fed everything at once it is exactly the whole-history check.
+    ///
+    /// A sent message is matched against the entries read so far when it arrives, so feed a
+    /// message only once its entry has had time to be written (``LiveAccounting`` feeds the
+    /// log up to a cutoff some seconds old). A message not matched waits with the others since
+    /// the last delivered one; the next delivered message decides them (a gap marker between
+    /// the two covers them), and each is looked up again first in case its entry came late.
+    /// Entries further than `keepBehind` positions behind the last delivered message are
+    /// forgotten (``evict()``): a duplicate written later than that is no longer seen as one,
+    /// except by the sequence check (trade ids and the `pu` chain), which runs over every entry.
+    struct Ledger {
+        private(set) var account: Stream
+        let keepBehind: Int
+        /// Entries from `firstRetained` to `nextPosition`: their Redis ids and identities.
+        private var retained: [(id: String, identity: String?)] = []
+        private var retainedHead = 0
+        private var firstRetained = 0
+        private var nextPosition = 0
+        /// Identity → the positions of its entries (only the first once it is matched).
+        private var positions: [String: [Int]] = [:]
+        /// The fields of first entries not yet matched (for the altered check).
+        private var fields: [Int: [String: String]] = [:]
+        private var matched: Set<String> = []
+        /// Every gap marker (few: one per fault and stream at most).
+        private var gaps: [(position: Int, start: Int64, end: Int64)] = []
+        private var lastId: [String: Int64] = [:]
+        /// The position of the last delivered message, and the messages not found since.
+        private var before: Int?
+        private var pending: [Sent] = []
+
+        init(key: String, keepBehind: Int = 20_000) {
+            account = Stream(key: key)
+            self.keepBehind = keepBehind
+        }
+
+        /// Entries read from the stream, in stream order.
+        mutating func add(_ entries: [Entry]) {
+            for entry in entries {
+                let position = nextPosition
+                nextPosition += 1
+                var identity: String?
+                switch entry.fields["type"] {
+                case "gap":
+                    account.gapMarkers += 1
+                    account.gapReasons[entry.fields["reason"] ?? "?", default: 0] += 1
+                    if entry.fields["reason"] == "overflow" { account.overflowDropped += entry.fields["dropped"].flatMap(Int.init) ?? 0 }
+                    gaps.append((position, entry.fields["gap_start_us"].flatMap(Int64.init) ?? .min, entry.fields["gap_end_us"].flatMap(Int64.init) ?? .max))
+                case "status", "depth_snapshot", nil:
+                    break
+                case let type?:
+                    let key = Accounting.identity(type: type, symbol: entry.fields["symbol"], entry.fields)
+                    identity = key
+                    if matched.contains(key) {
+                        account.duplicates += 1
+                    } else {
+                        if positions[key] == nil { fields[position] = entry.fields }
+                        positions[key, default: []].append(position)
+                    }
+                }
+                checkSequence(entry.fields)
+                retained.append((entry.id, identity))
             }
         }
-        // The stream's own sequence, per symbol, restarted by every gap marker.
-        var lastId: [String: Int64] = [:]
-        for entry in entries {
-            let fields = entry.fields
+
+        /// The stream's own sequence, per symbol, restarted by every gap marker.
+        private mutating func checkSequence(_ fields: [String: String]) {
             let symbol = fields["symbol"] ?? ""
             switch fields["type"] {
             case "gap":
                 lastId = [:]
             case "agg_trade":
-                guard let id = fields["agg_trade_id"].flatMap(Int64.init) else { continue }
-                if let last = lastId[symbol], id == last { continue }  // a repeat: counted as a duplicate
+                guard let id = fields["agg_trade_id"].flatMap(Int64.init) else { return }
+                if let last = lastId[symbol], id == last { return }  // a repeat: counted as a duplicate
                 if let last = lastId[symbol], id != last + 1 {
                     account.sequenceBreaks += 1
-                    if account.examples.count < 5 { account.examples.append("\(symbol) agg_trade_id \(id) after \(last)") }
+                    note("\(symbol) agg_trade_id \(id) after \(last)")
                 }
                 lastId[symbol] = id
             case "depth_update":
-                guard let final = fields["final_update_id"].flatMap(Int64.init), let previous = fields["prev_final_update_id"].flatMap(Int64.init) else { continue }
-                if let last = lastId[symbol], final == last { continue }  // a repeat: counted as a duplicate
+                guard let final = fields["final_update_id"].flatMap(Int64.init), let previous = fields["prev_final_update_id"].flatMap(Int64.init) else { return }
+                if let last = lastId[symbol], final == last { return }  // a repeat: counted as a duplicate
                 if let last = lastId[symbol], previous != last {
                     account.sequenceBreaks += 1
-                    if account.examples.count < 5 { account.examples.append("\(symbol) pu \(previous) after u \(last)") }
+                    note("\(symbol) pu \(previous) after u \(last)")
                 }
                 lastId[symbol] = final
             default:
                 break
             }
         }
-        // Each sent message: its entry's position, or nil.
-        var found: [Int?] = []
-        found.reserveCapacity(sent.count)
-        for message in sent {
-            guard let type = Self.entryType(message.payload) else {
-                found.append(nil)
-                continue
-            }
-            let identity = Self.identity(type: type, symbol: GroundTruthTests.symbol(of: message.payload), payload: message.payload)
-            guard let matches = positions[identity], let first = matches.first else {
-                found.append(nil)
-                continue
-            }
-            account.delivered += 1
-            if matches.count > 1 { account.duplicates += matches.count - 1 }
-            if let difference = Self.difference(entries[first].fields, message.payload, type: entries[first].fields["type"] ?? type) {
-                account.altered += 1
-                if account.examples.count < 5 { account.examples.append("altered \(identity): \(difference)") }
-            }
-            found.append(first)
+
+        private mutating func note(_ example: String) {
+            if account.examples.count < 5 { account.examples.append(example) }
         }
-        for (index, position) in found.enumerated() where position == nil {
-            let before = found[..<index].last { $0 != nil } ?? nil
-            let after = found[(index + 1)...].first { $0 != nil } ?? nil
-            let time = sent[index].sendTime
-            let covered = gaps.contains { gap in
-                if let after { return gap.position < after && gap.position > (before ?? -1) }
-                return gap.start <= time && time <= gap.end
-            }
-            if covered {
-                account.inGap += 1
+
+        /// One message the exchange sent on the stream, in send order.
+        mutating func receive(_ message: Sent) {
+            account.sent += 1
+            if let position = match(message) {
+                decide(after: position)
+                before = position
             } else {
-                account.unaccounted += 1
-                if account.examples.count < 5 { account.examples.append("unaccounted, sent at \(time): \(sent[index].payload.text.prefix(120))") }
+                pending.append(message)
             }
         }
-        return account
+
+        /// The position of `message`'s entry, counting it delivered (and its duplicates and
+        /// alterations), or nil.
+        private mutating func match(_ message: Sent) -> Int? {
+            guard let type = Accounting.entryType(message.payload) else { return nil }
+            let identity = Accounting.identity(type: type, symbol: GroundTruthTests.symbol(of: message.payload), payload: message.payload)
+            guard let matches = positions[identity], let first = matches.first else { return nil }
+            account.delivered += 1
+            guard matched.insert(identity).inserted else { return first }  // the exchange sent it twice
+            account.duplicates += matches.count - 1
+            positions[identity] = [first]
+            if let entry = fields.removeValue(forKey: first), let difference = Accounting.difference(entry, message.payload, type: entry["type"] ?? type) {
+                account.altered += 1
+                note("altered \(identity): \(difference)")
+            }
+            return first
+        }
+
+        /// Decides the messages waiting since `before`, now that a delivered message at
+        /// `after` (nil: none, at the end) follows them.
+        private mutating func decide(after: Int?) {
+            guard !pending.isEmpty else { return }
+            let waiting = pending
+            pending = []
+            var run: [Sent] = []
+            var start = before
+            for message in waiting {
+                if let position = match(message) {  // its entry came late
+                    close(run, before: start, after: position)
+                    run = []
+                    start = position
+                } else {
+                    run.append(message)
+                }
+            }
+            close(run, before: start, after: after)
+        }
+
+        private mutating func close(_ run: [Sent], before: Int?, after: Int?) {
+            guard !run.isEmpty else { return }
+            let between = after.map { after in gaps.contains { $0.position < after && $0.position > (before ?? -1) } }
+            for message in run {
+                let covered = between ?? gaps.contains { $0.start <= message.sendTime && message.sendTime <= $0.end }
+                if covered {
+                    account.inGap += 1
+                } else {
+                    account.unaccounted += 1
+                    note("unaccounted, sent at \(message.sendTime): \(message.payload.text.prefix(120))")
+                }
+            }
+        }
+
+        /// The account so far, the messages still waiting decided as at the end of the run
+        /// (the ledger itself is unchanged, so feeding can go on).
+        func finished() -> Stream {
+            var copy = self
+            copy.decide(after: nil)
+            return copy.account
+        }
+
+        /// Forgets the entries more than `keepBehind` positions behind the last delivered
+        /// message; returns the Redis id of the oldest entry still needed (nil: none forgotten).
+        mutating func evict() -> String? {
+            guard let before else { return nil }
+            let bound = min(before - keepBehind, nextPosition)
+            guard bound > firstRetained else { return nil }
+            while firstRetained < bound {
+                if let identity = retained[retainedHead].identity, positions[identity]?.first == firstRetained {
+                    positions[identity] = nil
+                    matched.remove(identity)
+                    fields[firstRetained] = nil
+                }
+                retainedHead += 1
+                firstRetained += 1
+            }
+            if retainedHead > 4_096, retainedHead * 2 > retained.count {
+                retained.removeFirst(retainedHead)
+                retainedHead = 0
+            }
+            return retainedHead < retained.count ? retained[retainedHead].id : nil
+        }
+
+        /// How many entries are held (for the memory bound's test).
+        var entriesHeld: Int { retained.count - retainedHead }
     }
 
     /// The entry type a payload becomes (by its `e`), or nil for one the bridge writes raw.
@@ -236,5 +352,88 @@ struct Accounting {
             if !same { return "\(field): entry \(entry ?? "absent"), sent \(value?.text ?? "absent")" }
         }
         return nil
+    }
+}
+
+/// The accounting of a long run as it goes, in bounded memory: each ``checkpoint(cutoff:redis:)``
+/// reads the streams' new entries, then the ground-truth log up to `cutoff` (a time whose
+/// messages have all had time to arrive), feeds both to one ``Accounting/Ledger`` per stream,
+/// and trims from Redis (`XTRIM … MINID`) the entries the ledgers have let go of, so neither
+/// the test nor Redis holds the whole run. ``accounting`` is the result so far.
+final class LiveAccounting {
+    private let prefix: String
+    private let keys: [String]
+    private var ledgers: [String: Accounting.Ledger] = [:]
+    /// The id of the last entry read, per `market:stream`.
+    private var lastRead: [String: String] = [:]
+    private let log: FileHandle
+    /// Log bytes read and not yet fed (the lines after the last cutoff).
+    private var buffer: [UInt8] = []
+    private var head = 0
+    private(set) var messagesFed = 0
+    private(set) var entriesRead = 0
+    private(set) var entriesTrimmed = 0
+
+    init(log path: String, streams: [(market: String, stream: String)], prefix: String, keepBehind: Int = 20_000) throws {
+        guard let log = FileHandle(forReadingAtPath: path) else { throw TestError("cannot read the ground-truth log \(path)") }
+        self.log = log
+        self.prefix = prefix
+        keys = streams.map { $0.market + ":" + $0.stream }
+        for key in keys { ledgers[key] = Accounting.Ledger(key: key, keepBehind: keepBehind) }
+    }
+
+    deinit { try? log.close() }
+
+    /// The result so far (messages still waiting are decided as at the end of the run).
+    var accounting: Accounting { Accounting(streams: keys.map { ledgers[$0]!.finished() }) }
+
+    /// Entries the ledgers hold, over all streams.
+    var entriesHeld: Int { ledgers.values.reduce(0) { $0 + $1.entriesHeld } }
+
+    func checkpoint(cutoff: Int64, redis: RedisConnection) async throws {
+        // Entries first: every message fed next has had its entry read, if it was written.
+        for key in keys {
+            while true {
+                let batch = try await streamEntries("\(prefix):\(key)", redis: redis, after: lastRead[key], count: 10_000)
+                guard let last = batch.last else { break }
+                ledgers[key]!.add(batch)
+                lastRead[key] = last.id
+                entriesRead += batch.count
+                if batch.count < 10_000 { break }
+            }
+        }
+        try feedLog(through: cutoff)
+        for key in keys {
+            guard let oldest = ledgers[key]!.evict() else { continue }
+            entriesTrimmed += Int(try await redis.send("XTRIM", "\(prefix):\(key)", "MINID", oldest).integer ?? 0)
+        }
+    }
+
+    /// Feeds the log's lines sent up to `cutoff` (the log is in send order; a line is fed only
+    /// once its newline has been written).
+    private func feedLog(through cutoff: Int64) throws {
+        while let chunk = try log.read(upToCount: 16 << 20), !chunk.isEmpty { buffer.append(contentsOf: chunk) }
+        let prefixLength = #"{"send_time_us":"#.utf8.count
+        while let newline = buffer[head...].firstIndex(of: UInt8(ascii: "\n")) {
+            var time: Int64 = 0
+            var index = head + prefixLength
+            while index < newline, buffer[index] >= UInt8(ascii: "0"), buffer[index] <= UInt8(ascii: "9") {
+                time = time * 10 + Int64(buffer[index] - UInt8(ascii: "0"))
+                index += 1
+            }
+            guard time <= cutoff else { break }
+            let line = buffer[head..<newline]
+            head = newline + 1
+            guard let record = JSONValue.parse(Array(line)), let market = record["market"]?.string, let stream = record["stream"]?.string,
+                  let payload = record["payload"], ledgers[market + ":" + stream] != nil else { continue }  // a fault line has no payload
+            for row in payload.array ?? [payload] {
+                ledgers[market + ":" + stream]!.receive(Accounting.Sent(sendTime: time, payload: row))
+                messagesFed += 1
+            }
+        }
+        if head > 1 << 20, head * 2 > buffer.count {
+            buffer.removeFirst(head)
+            head = 0
+        }
     }
 }

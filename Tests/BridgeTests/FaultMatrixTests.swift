@@ -471,6 +471,96 @@ struct AccountingTests {
         let untold = Accounting.account(key: "s", sent: sent, entries: [Self.entry(1), Self.entry(2)])
         #expect(untold.unaccounted == 4)
     }
+
+    /// A run with every kind of outcome: 3,000 trades; 101–110 lost behind a marker, 500 lost
+    /// silently, 900 written twice (once at once, once 50 entries later), 1,200 altered.
+    static func mixedRun() -> (sent: [Accounting.Sent], entries: [Accounting.Entry]) {
+        let sent = (1...3_000).map { Self.trade(Int64($0)) }
+        var entries: [Accounting.Entry] = []
+        for id in Int64(1)...3_000 {
+            if (101...110).contains(id) { continue }
+            if id == 111 { entries.append(Self.gap) }
+            if id == 500 { continue }
+            entries.append(Self.entry(id, price: id == 1_200 ? "100.6" : "100.5"))
+            if id == 900 || id == 950 { entries.append(Self.entry(900)) }
+        }
+        return (sent, entries)
+    }
+
+    static func same(_ a: Accounting.Stream, _ b: Accounting.Stream) -> Bool {
+        [a.sent, a.delivered, a.inGap, a.unaccounted, a.duplicates, a.altered, a.sequenceBreaks, a.gapMarkers]
+            == [b.sent, b.delivered, b.inGap, b.unaccounted, b.duplicates, b.altered, b.sequenceBreaks, b.gapMarkers]
+    }
+
+    @Test func aLedgerFedInPiecesAgreesWithTheWholeHistory() {
+        let (sent, entries) = Self.mixedRun()
+        let whole = Accounting.account(key: "s", sent: sent, entries: entries)
+        #expect(whole.delivered == 2_989 && whole.inGap == 10 && whole.unaccounted == 1 && whole.duplicates == 2 && whole.altered == 1, "\(whole)")
+        #expect(whole.sequenceBreaks == 3, "500 missing; the late 900 after 950, and 951 after it: \(whole)")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            // Entries run ahead of the messages fed, by 0–200 positions; some messages are
+            // fed before their entry is read (it comes "late").
+            var ledger = Accounting.Ledger(key: "s", keepBehind: 100)
+            var read = 0, fed = 0
+            while fed < sent.count {
+                let upTo = min(sent.count, fed + Int.random(in: 0...300, using: &generator))
+                let next = min(entries.count, max(read, upTo + Int.random(in: -100...200, using: &generator)))
+                ledger.add(Array(entries[read..<next]))
+                read = next
+                for message in sent[fed..<upTo] { ledger.receive(message) }
+                fed = upTo
+                _ = ledger.evict()
+                #expect(ledger.entriesHeld <= 100 + 300 + 50, "\(ledger.entriesHeld)")
+            }
+            ledger.add(Array(entries[read...]))
+            #expect(Self.same(ledger.finished(), whole), "\(ledger.finished()) vs \(whole)")
+        }
+    }
+
+    @Test func liveAccountingReadsTheLogAndStreamAsTheyGrowAndTrimsWhatItChecked() async throws {
+        let (sent, entries) = Self.mixedRun()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("live-\(UUID().uuidString.prefix(8)).jsonl").path
+        FileManager.default.createFile(atPath: path, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try #require(FileHandle(forWritingAtPath: path))
+        defer { try? file.close() }
+        let prefix = uniquePrefix()
+        let key = "\(prefix):usdm:btcusdt@aggTrade"
+        try await withRedisConnection(try SharedRedis.configuration()) { redis in
+            let live = try LiveAccounting(log: path, streams: [("usdm", "btcusdt@aggTrade")], prefix: prefix, keepBehind: 100)
+            var written = 0
+            for (step, upTo) in stride(from: 500, through: 3_000, by: 500).enumerated() {
+                // The entries of the messages up to `upTo`, then their log lines, the last
+                // one torn in half (the rest comes with the next step).
+                for entry in entries where Int64(entry.id.split(separator: "-")[0]).map({ $0 > written && $0 <= upTo }) ?? (entry.id == "g-0" && written == 0) {
+                    _ = try await redis.send(["XADD", key, "*"] + entry.fields.flatMap { [$0.key, $0.value] })
+                }
+                var text = step == 0 ? #"{"send_time_us":1,"market":"usdm","stream":"btcusdt@aggTrade","conns":[1],"fault":"truncated","bytes":10}"# + "\n" : ""
+                for message in sent[written..<upTo] {
+                    text += #"{"send_time_us":\#(message.sendTime),"market":"usdm","stream":"btcusdt@aggTrade","conns":[1],"payload":\#(message.payload.text)}"# + "\n"
+                }
+                let bytes = Array(text.utf8)
+                try file.write(contentsOf: Data(bytes[..<(bytes.count - 40)]))
+                try await live.checkpoint(cutoff: .max, redis: redis)
+                try file.write(contentsOf: Data(bytes[(bytes.count - 40)...]))
+                written = upTo
+                #expect(live.messagesFed == upTo - 1, "the torn last line waits for its newline")
+            }
+            try await live.checkpoint(cutoff: .max, redis: redis)
+            #expect(live.messagesFed == 3_000)
+            let result = try #require(live.accounting.streams.first)
+            #expect(Self.same(result, Accounting.account(key: "s", sent: sent, entries: entries)), "\(result)")
+            #expect(live.entriesTrimmed > 2_500, "\(live.entriesTrimmed)")
+            let length = try await redis.send("XLEN", key).integer ?? -1
+            #expect(length == entries.count - live.entriesTrimmed && length < 1_000, "\(length)")
+            // A cutoff holds back the lines sent after it.
+            let held = try LiveAccounting(log: path, streams: [("usdm", "btcusdt@aggTrade")], prefix: prefix)
+            try await held.checkpoint(cutoff: 1_000 + 1_234, redis: redis)
+            #expect(held.messagesFed == 1_234)
+            _ = try await redis.send("DEL", key)
+        }
+    }
 }
 
 /// The API key never leaves the process except in its requests to Binance: not in the logs,

@@ -21,6 +21,13 @@ struct SoakTests {
         ProcessInfo.processInfo.environment[name].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? fallback
     }
 
+    /// This process's peak resident set (the accounting's memory bound).
+    static func peakResidentMiB() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss / 1024
+    }
+
     /// Trades, book tops, diff depth and mark prices of every default contract.
     static let streams: [(market: String, stream: String)] = {
         var streams: [(String, String)] = []
@@ -56,9 +63,10 @@ struct SoakTests {
         try await withBinanceSimulator(configuration) { simulator in
             let prefix = uniquePrefix()
             try await withRedisConnection(try SharedRedis.configuration()) { redis in
-                // Nothing trimmed during the run (the accounting reads every entry back); pings
-                // every second so a silent socket is found within seconds.
-                let maxlen = Int(rate * seconds) + 100_000
+                // The bridge trims nothing the accounting has not checked yet (it trims as it
+                // goes, ``LiveAccounting``); pings every second so a silent socket is found
+                // within seconds.
+                let maxlen = 2_000_000
                 let arguments = try BridgeProcessDataTests().arguments(simulator, prefix: prefix)
                     + ["--redis-maxlen", String(maxlen), "--pool-ping-interval-s", "1", "--pool-idle-timeout-s", "3"]
                 let bridge = try BridgeProcess(arguments: arguments)
@@ -68,12 +76,21 @@ struct SoakTests {
                 let run = FaultMatrixTests.Run(simulator: simulator, redis: redis, prefix: prefix, bridge: bridge, arguments: arguments)
                 try await run.dataFlowsAgain(streams: Self.streams)
 
+                // Accounted as it goes, every `checkpointEvery` up to `settle` ago (a time whose
+                // messages have all arrived), so memory holds a few seconds of the run, not all.
+                let live = try LiveAccounting(log: truth, streams: Self.streams, prefix: prefix)
+                let checkpointEvery = Duration.seconds(5), settle: Int64 = 10_000_000
                 let started = ContinuousClock.now
                 let end = started + .milliseconds(Int64(seconds * 1000))
                 var samples: [(at: Double, bytes: Int)] = []
                 var injected: [String] = []
+                var nextFault = started + .milliseconds(Int64(every * 1000))
                 while ContinuousClock.now < end {
-                    try await Task.sleep(until: min(end, ContinuousClock.now + .milliseconds(Int64(every * 1000))))
+                    try await Task.sleep(until: min(end, nextFault, ContinuousClock.now + checkpointEvery))
+                    try await simulator.flushGroundTruth()
+                    try await live.checkpoint(cutoff: WallClock.microseconds() - settle, redis: redis)
+                    guard ContinuousClock.now >= nextFault || ContinuousClock.now >= end else { continue }
+                    nextFault += .milliseconds(Int64(every * 1000))
                     samples.append((Double((ContinuousClock.now - started).components.seconds), try #require(bridge.residentBytes, "the bridge exited: \(bridge.standardError.suffix(2000))")))
                     guard ContinuousClock.now < end else { break }
                     let (name, fault) = Self.faults[injected.count % Self.faults.count]
@@ -86,14 +103,16 @@ struct SoakTests {
                 var accounting = Accounting(streams: [])
                 try await eventually("every message sent is accounted for", timeout: .seconds(30)) {
                     try await simulator.flushGroundTruth()
-                    accounting = try await Accounting.check(log: try Accounting.readLog(truth), streams: Self.streams, prefix: prefix, redis: redis, window: 0...until)
+                    try await live.checkpoint(cutoff: until, redis: redis)
+                    accounting = live.accounting
                     return accounting.holds
                 }
                 #expect(accounting.holds, "\(accounting.streams)")
                 let megabytes = samples.map { String(format: "%.1f", Double($0.bytes) / 1_048_576) }
                 print("soak \(Int(seconds)) s at \(Int(rate)) actions/s, a fault every \(Int(every)) s (\(injected.count): \(injected.joined(separator: ", "))): "
                     + "delivered \(accounting.delivered), in gaps \(accounting.inGap), unaccounted \(accounting.unaccounted), duplicates \(accounting.duplicates), "
-                    + "altered \(accounting.altered), sequence breaks \(accounting.sequenceBreaks), gap markers \(accounting.gapMarkers); RSS MiB \(megabytes)")
+                    + "altered \(accounting.altered), sequence breaks \(accounting.sequenceBreaks), gap markers \(accounting.gapMarkers); RSS MiB \(megabytes); "
+                    + "accounting: \(live.entriesRead) entries read, \(live.entriesTrimmed) trimmed, \(live.entriesHeld) held at the end, test process peak RSS \(Self.peakResidentMiB()) MiB")
                 #expect(injected.count >= Int(seconds / every) - 1, "\(injected)")
                 #expect(accounting.delivered >= Int(rate * seconds / 4), "\(accounting.streams)")
                 // Flat: after the first interval (warm-up: buffers, caches, the first
