@@ -360,7 +360,10 @@ struct Accounting {
 /// messages have all had time to arrive), feeds both to one ``Accounting/Ledger`` per stream,
 /// and trims from Redis (`XTRIM … MINID`) the entries the ledgers have let go of, so neither
 /// the test nor Redis holds the whole run. ``accounting`` is the result so far.
-final class LiveAccounting {
+///
+/// Unchecked `Sendable`: it is handed from task to task (the soak checkpoints in a child task,
+/// then finishes in its parent), never used by two at once.
+final class LiveAccounting: @unchecked Sendable {
     private let prefix: String
     private let keys: [String]
     private var ledgers: [String: Accounting.Ledger] = [:]
