@@ -323,13 +323,21 @@ struct Accounting {
         return "\(type)|\(symbol ?? "")|\(GroundTruthTests.identity(of: fields, type: type))"
     }
 
+    /// The value at `path` (object keys) in `payload`. A function of its own: the loop written
+    /// inline in ``difference(_:_:type:)`` crashed Swift 6.3.1's optimizer (release build,
+    /// "Found outside of lifetime use").
+    static func lookup(_ path: [String], in payload: JSONValue) -> JSONValue? {
+        var value: JSONValue? = payload
+        for key in path { value = value?[key] }
+        return value
+    }
+
     /// The first mapped field whose value differs from what was sent (decimals compared by
     /// value: the bridge may re-format them at the instrument's precision), or nil.
     static func difference(_ fields: [String: String], _ payload: JSONValue, type: String) -> String? {
         guard let mapping = GroundTruthTests.mappings[type] else { return nil }
         for (field, path, kind) in mapping {
-            var value: JSONValue? = payload
-            for key in path { value = value?[key] }
+            let value = Self.lookup(path, in: payload)
             let entry = fields[field]
             let same: Bool
             switch kind {

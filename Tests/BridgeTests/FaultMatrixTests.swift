@@ -521,7 +521,7 @@ struct AccountingTests {
     @Test func liveAccountingReadsTheLogAndStreamAsTheyGrowAndTrimsWhatItChecked() async throws {
         let (sent, entries) = Self.mixedRun()
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("live-\(UUID().uuidString.prefix(8)).jsonl").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let file = try #require(FileHandle(forWritingAtPath: path))
         defer { try? file.close() }

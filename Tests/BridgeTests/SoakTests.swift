@@ -21,6 +21,12 @@ struct SoakTests {
         ProcessInfo.processInfo.environment[name].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? fallback
     }
 
+    /// A progress line on standard error, unbuffered: a long soak shows how it keeps up while
+    /// it runs (standard output is block-buffered when it goes to a file).
+    static func progress(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
     /// This process's peak resident set (the accounting's memory bound).
     static func peakResidentMiB() -> Int {
         var usage = rusage()
@@ -92,7 +98,13 @@ struct SoakTests {
                         while ContinuousClock.now < end {
                             try await Task.sleep(until: min(end, ContinuousClock.now + checkpointEvery))
                             try await simulator.flushGroundTruth()
+                            let began = ContinuousClock.now
                             try await live.checkpoint(cutoff: WallClock.microseconds() - settle, redis: redis)
+                            let took = (ContinuousClock.now - began).components
+                            Self.progress(String(format: "soak %4d s: %d messages fed, %d entries read, %d trimmed, %d held; checkpoint %.2f s; bridge RSS %.1f MiB",
+                                Int((ContinuousClock.now - started).components.seconds), live.messagesFed, live.entriesRead, live.entriesTrimmed, live.entriesHeld,
+                                Double(took.seconds) + Double(took.attoseconds) / 1e18,
+                                Double(bridge.residentBytes ?? 0) / 1_048_576))
                         }
                     }
                 }

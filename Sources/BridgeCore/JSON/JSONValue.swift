@@ -45,21 +45,17 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// Parses `bytes` as one JSON value, or nil when it is not JSON.
+    /// Parses `bytes` as one JSON value, or nil when it is not JSON (``JSONValueParser``).
     public static func parse(_ bytes: [UInt8]) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        bytes.withUnsafeBytes { try? JSONValueParser.parse($0) }
     }
 
     /// Parses `text`, or throws why it is not JSON in one line (for error messages).
     public static func parsing(_ text: String) throws(JSONSyntaxError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
-        } catch let DecodingError.dataCorrupted(context) {
-            let detail = context.underlyingError.map { "\($0)" } ?? context.debugDescription
-            throw JSONSyntaxError(detail: detail.split(whereSeparator: \.isNewline).joined(separator: " "))
-        } catch {
-            throw JSONSyntaxError(detail: "\(error)".split(whereSeparator: \.isNewline).joined(separator: " "))
+        let result = Array(text.utf8).withUnsafeBytes { bytes in
+            Result { () throws(JSONSyntaxError) in try JSONValueParser.parse(bytes) }
         }
+        return try result.get()
     }
 
     /// Compact JSON text with sorted keys.
