@@ -401,11 +401,30 @@ final class LiveAccounting: @unchecked Sendable {
     /// Entries the ledgers hold, over all streams.
     var entriesHeld: Int { ledgers.values.reduce(0) { $0 + $1.entriesHeld } }
 
-    func checkpoint(cutoff: Int64, redis: RedisConnection) async throws {
+    /// The send time (µs) through which every line of the log has been fed.
+    private(set) var fedThrough: Int64 = 0
+
+    /// Most log bytes held unfed: when the accounting falls behind the run, it reads on from
+    /// where it is instead of holding the log in memory.
+    static let readAhead = 256 << 20
+
+    /// Feeds the log through `cutoff` and reads the entries its messages may have become.
+    ///
+    /// With a `window` (µs), one call feeds at most `window` of send time past ``fedThrough``
+    /// and reads only the entries whose ids (Redis milliseconds) are at most `settle` (ms)
+    /// after the last send time fed, so a checkpoint that runs behind a fast run holds a
+    /// window of it, not everything since it fell behind; call it until ``fedThrough``
+    /// reaches the cutoff. Without one (synthetic send times), everything up to `cutoff`.
+    func checkpoint(cutoff: Int64, redis: RedisConnection, window: Int64? = nil, settle: Int64 = 10_000) async throws {
+        let through = window.map { window -> Int64 in
+            let next = fedThrough.addingReportingOverflow(window)
+            return fedThrough > 0 && !next.overflow ? min(cutoff, next.partialValue) : cutoff
+        } ?? cutoff
+        let lastId = window == nil ? "+" : String(through / 1_000 + settle)
         // Entries first: every message fed next has had its entry read, if it was written.
         for key in keys {
             while true {
-                let batch = try await streamEntries("\(prefix):\(key)", redis: redis, after: lastRead[key], count: 10_000)
+                let batch = try await streamEntries("\(prefix):\(key)", redis: redis, after: lastRead[key], through: lastId, count: 10_000)
                 guard let last = batch.last else { break }
                 ledgers[key]!.add(batch)
                 lastRead[key] = last.id
@@ -413,7 +432,7 @@ final class LiveAccounting: @unchecked Sendable {
                 if batch.count < 10_000 { break }
             }
         }
-        try feedLog(through: cutoff)
+        try feedLog(through: through)
         for key in keys {
             guard let oldest = ledgers[key]!.evict() else { continue }
             entriesTrimmed += Int(try await redis.send("XTRIM", "\(prefix):\(key)", "MINID", oldest).integer ?? 0)
@@ -423,8 +442,13 @@ final class LiveAccounting: @unchecked Sendable {
     /// Feeds the log's lines sent up to `cutoff` (the log is in send order; a line is fed only
     /// once its newline has been written).
     private func feedLog(through cutoff: Int64) throws {
-        while let chunk = try log.read(upToCount: 16 << 20), !chunk.isEmpty { buffer.append(contentsOf: chunk) }
+        var exhausted = false
+        while buffer.count - head < Self.readAhead {
+            guard let chunk = try log.read(upToCount: 16 << 20), !chunk.isEmpty else { exhausted = true; break }
+            buffer.append(contentsOf: chunk)
+        }
         let prefixLength = #"{"send_time_us":"#.utf8.count
+        var reachedCutoff = false
         while let newline = buffer[head...].firstIndex(of: UInt8(ascii: "\n")) {
             var time: Int64 = 0
             var index = head + prefixLength
@@ -432,9 +456,10 @@ final class LiveAccounting: @unchecked Sendable {
                 time = time * 10 + Int64(buffer[index] - UInt8(ascii: "0"))
                 index += 1
             }
-            guard time <= cutoff else { break }
+            guard time <= cutoff else { reachedCutoff = true; break }
             let line = buffer[head..<newline]
             head = newline + 1
+            fedThrough = max(fedThrough, time)
             guard let record = JSONValue.parse(Array(line)), let market = record["market"]?.string, let stream = record["stream"]?.string,
                   let payload = record["payload"], ledgers[market + ":" + stream] != nil else { continue }  // a fault line has no payload
             for row in payload.array ?? [payload] {
@@ -442,6 +467,9 @@ final class LiveAccounting: @unchecked Sendable {
                 messagesFed += 1
             }
         }
+        // Every line through the cutoff is fed when a later one was met or the whole log read
+        // (the caller flushed it through the cutoff first).
+        if reachedCutoff || exhausted { fedThrough = max(fedThrough, cutoff) }
         if head > 1 << 20, head * 2 > buffer.count {
             buffer.removeFirst(head)
             head = 0

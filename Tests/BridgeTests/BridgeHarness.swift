@@ -105,8 +105,8 @@ func sendCommand(_ command: JSONValue, prefix: String, redis: RedisConnection) a
 
 /// The entries of the stream at `key` as (id, fields), oldest first: all of them, or at most
 /// `count` after the id `after`.
-func streamEntries(_ key: String, redis: RedisConnection, after: String? = nil, count: Int? = nil) async throws -> [(id: String, fields: [String: String])] {
-    let reply = try await redis.send(["XRANGE", key, after.map { "(" + $0 } ?? "-", "+"] + (count.map { ["COUNT", String($0)] } ?? []))
+func streamEntries(_ key: String, redis: RedisConnection, after: String? = nil, through: String = "+", count: Int? = nil) async throws -> [(id: String, fields: [String: String])] {
+    let reply = try await redis.send(["XRANGE", key, after.map { "(" + $0 } ?? "-", through] + (count.map { ["COUNT", String($0)] } ?? []))
     return (reply.array ?? []).compactMap { item in item.streamEntry.map { ($0.id, Dictionary($0.fields, uniquingKeysWith: { _, last in last })) } }
 }
 
