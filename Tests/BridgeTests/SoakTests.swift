@@ -70,9 +70,10 @@ struct SoakTests {
             let prefix = uniquePrefix()
             try await withRedisConnection(try SharedRedis.configuration()) { redis in
                 // The bridge trims nothing the accounting has not checked yet (it trims as it
-                // goes, ``LiveAccounting``); pings every second so a silent socket is found
-                // within seconds.
-                let maxlen = 2_000_000
+                // goes, ``LiveAccounting``, and may fall minutes behind a 20k msg/s run: 20 M
+                // entries is hours of the busiest stream); pings every second so a silent
+                // socket is found within seconds.
+                let maxlen = 20_000_000
                 let arguments = try BridgeProcessDataTests().arguments(simulator, prefix: prefix)
                     + ["--redis-maxlen", String(maxlen), "--pool-ping-interval-s", "1", "--pool-idle-timeout-s", "3"]
                 let bridge = try BridgeProcess(arguments: arguments)
