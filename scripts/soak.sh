@@ -4,7 +4,7 @@
 # as it goes (Tests/BridgeTests/SoakTests.swift, LiveAccounting). CI runs the 2-minute version
 # in scripts/test.sh, in the debug build.
 #
-#   scripts/soak.sh                                   # 30 minutes, 22,000 actions/s (~20k msg/s), a fault a minute
+#   scripts/soak.sh                                   # 30 minutes, 22,000 actions/s (~14k msg/s on its 24 streams), a fault a minute
 #   SOAK_SECONDS=600 SOAK_RATE=5000 scripts/soak.sh
 #   SOAK_BUILD=debug scripts/soak.sh                  # the debug build (keep SOAK_RATE ≤ 3,000 there)
 #

@@ -100,6 +100,9 @@ public final class RedisServerProcess: @unchecked Sendable {
         throw TestError("redis-server on port \(port) did not start within 5 s")
     }
 
+    /// The running server's PID.
+    public var processIdentifier: pid_t? { process.flatMap { $0.isRunning ? $0.processIdentifier : nil } }
+
     /// Kills the server (SIGKILL by default: an abrupt crash) and waits for it to exit.
     public func stop(signal: Int32 = SIGKILL) {
         guard let process, process.isRunning else { return }
@@ -170,8 +173,15 @@ public enum SharedRedis {
     private static let fallback: Result<RedisServerProcess, any Error> = Result {
         let server = try RedisServerProcess()
         try server.start()
+        // A static is never deinitialised: without this, every plain `swift test` run (no
+        // BRIDGE_TEST_REDIS_URL) left its server running after the test process exited.
+        fallbackPid = server.processIdentifier ?? 0
+        atexit { if SharedRedis.fallbackPid > 0 { kill(SharedRedis.fallbackPid, SIGKILL) } }
         return server
     }
+
+    /// The fallback server's PID, for the exit handler (which cannot capture).
+    nonisolated(unsafe) private static var fallbackPid: pid_t = 0
 
     public static func configuration(commandTimeout: Duration = .seconds(10)) throws -> RedisConnectionConfiguration {
         if let text = ProcessInfo.processInfo.environment["BRIDGE_TEST_REDIS_URL"], !text.isEmpty {
