@@ -104,10 +104,10 @@ struct SoakTests {
                             try await simulator.flushGroundTruth()
                             let began = ContinuousClock.now
                             try await live.checkpoint(cutoff: WallClock.microseconds() - settle, redis: redis, window: window)
-                            let took = (ContinuousClock.now - began).components
+                            let took = (ContinuousClock.now - began) / .seconds(1)
                             Self.progress(String(format: "soak %4d s: %d messages fed, %d entries read, %d trimmed, %d held; checkpoint %.2f s; bridge RSS %.1f MiB",
                                 Int((ContinuousClock.now - started).components.seconds), live.messagesFed, live.entriesRead, live.entriesTrimmed, live.entriesHeld,
-                                Double(took.seconds) + Double(took.attoseconds) / 1e18,
+                                took,
                                 Double(bridge.residentBytes ?? 0) / 1_048_576))
                         }
                     }

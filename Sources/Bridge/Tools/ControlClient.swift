@@ -85,7 +85,7 @@ public struct ControlClient: Sendable {
                 return value
             }
         }
-        throw Failure.noReply(seconds: Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        throw Failure.noReply(seconds: timeout / .seconds(1))
     }
 }
 

@@ -71,7 +71,7 @@ public final class DemoView: Service, Sendable {
         while seconds.map({ ContinuousClock.now - started < .milliseconds(Int64($0 * 1000)) }) ?? true {
             try await Task.sleep(for: .seconds(1))
             let now = ContinuousClock.now
-            let elapsed = Double((now - last).components.attoseconds) / 1e18 + Double((now - last).components.seconds)
+            let elapsed = (now - last) / .seconds(1)
             last = now
             for index in rows.indices { try await update(&rows[index], elapsed: elapsed) }
             Self.write(render(rows))
