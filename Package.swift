@@ -67,6 +67,10 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // MARK: Allocator
+        // mallopt, which Swift's Glibc module does not export (MemoryTuning in Bridge).
+        .target(name: "CMallocTuning"),
+
         // MARK: Binance
         .target(
             name: "BinanceStreams",
@@ -104,6 +108,7 @@ let package = Package(
                 "BridgeCore",
                 "RedisClient",
                 "BinanceStreams",
+                "CMallocTuning",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -179,7 +184,7 @@ let package = Package(
         .testTarget(
             name: "BridgeTests",
             dependencies: [
-                "Bridge", "RedisClient", "BridgeCore", "TestSupport", "BinanceSimulator", "BinanceStreams",
+                "Bridge", "RedisClient", "BridgeCore", "TestSupport", "BinanceSimulator", "BinanceStreams", "CMallocTuning",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -54,6 +54,7 @@ extension BinanceBridgeCommand {
         @OptionGroup var settings: SettingsArguments
 
         func run() async throws {
+            MemoryTuning.pinMmapThreshold(environment: ProcessInfo.processInfo.environment)
             let configuration = try settings.load()
             // A peer that resets a socket must surface as EPIPE on that socket, never as a
             // process-killing SIGPIPE (RedisClient already sends with MSG_NOSIGNAL).
@@ -227,6 +228,7 @@ extension BinanceBridgeCommand {
         @Option(name: .customLong("http-port"), help: "Port of /metrics, /healthz, /readyz on 127.0.0.1 (0: any free port).") var httpPort = 0
 
         func run() async throws {
+            MemoryTuning.pinMmapThreshold(environment: ProcessInfo.processInfo.environment)
             signal(SIGPIPE, SIG_IGN)
             BridgeApplication.bootstrapObservability(logLevel: .warning)  // the view owns stdout; warnings on stderr
             let logger = Logger(label: "binance-bridge-demo")
