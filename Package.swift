@@ -184,7 +184,7 @@ let package = Package(
         .testTarget(
             name: "BridgeTests",
             dependencies: [
-                "Bridge", "RedisClient", "BridgeCore", "TestSupport", "BinanceSimulator", "BinanceStreams", "CMallocTuning",
+                "Bridge", "RedisClient", "BridgeCore", "TestSupport", "BinanceSimulator", "BinanceStreams",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -16,6 +16,10 @@ let package = Package(
     ],
     targets: [
         .target(
+            name: "BenchTolerances",
+            dependencies: [.product(name: "Benchmark", package: "benchmark")]
+        ),
+        .target(
             name: "BenchSupport",
             dependencies: [.product(name: "RedisClient", package: "binance-bridge")]
         ),
@@ -42,6 +46,7 @@ let package = Package(
         .executableTarget(
             name: "RedisXAdd",
             dependencies: [
+                "BenchTolerances",
                 "BenchSupport",
                 .product(name: "RedisClient", package: "binance-bridge"),
                 .product(name: "Benchmark", package: "benchmark"),
@@ -52,6 +57,7 @@ let package = Package(
         .executableTarget(
             name: "Normalize",
             dependencies: [
+                "BenchTolerances",
                 .product(name: "BridgeCore", package: "binance-bridge"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
@@ -61,6 +67,7 @@ let package = Package(
         .executableTarget(
             name: "OrderBook",
             dependencies: [
+                "BenchTolerances",
                 .product(name: "BridgeCore", package: "binance-bridge"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],

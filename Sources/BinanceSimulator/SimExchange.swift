@@ -13,7 +13,8 @@ final class SimExchange {
     private var subscribers: [BinanceMarket: [String: [ObjectIdentifier: SimWebSocketHandler]]] = [:]
     private var connections: [ObjectIdentifier: SimWebSocketHandler] = [:]
     private var dirty: [ObjectIdentifier: SimWebSocketHandler] = [:]
-    private var ticker: RepeatedTask?
+    private var ticker: Scheduled<Void>?
+    private var running = false
     private var nextConnectionID = 1
     private var restLimiter: SimWeightLimiter
     /// Messages written to sockets since start.
@@ -66,9 +67,21 @@ final class SimExchange {
         let interval = TimeAmount(configuration.tickInterval)
         tickMilliseconds = max(1, interval.nanoseconds / 1_000_000)
         nextTickTime = WallClock.milliseconds() + tickMilliseconds
+        running = true
+        scheduleNextTick()
+    }
+
+    /// Arms the timer for the wall-clock time of the next tick. Not `scheduleRepeatedTask`:
+    /// its delay runs from the end of the previous tick, so the timer drifts by every tick's
+    /// run time and events would leave up to a tick after the time they carry, a lag the
+    /// end-to-end benchmark (bench/) would charge to the bridge.
+    private func scheduleNextTick() {
+        guard running else { return }
+        let delay = max(0, nextTickTime * 1000 - WallClock.microseconds())
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        ticker = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+        ticker = eventLoop.scheduleTask(in: .microseconds(delay)) {
             bound.value.onTick()
+            bound.value.scheduleNextTick()
         }
     }
 
@@ -79,6 +92,7 @@ final class SimExchange {
     /// behind), then flushes the connections written to.
     private func onTick() {
         if let replay {
+            nextTickTime = WallClock.milliseconds() + tickMilliseconds  // a replay keeps its own clock
             // The capture's clock starts with the first subscriber, so a client that connects
             // after start-up still receives the whole capture.
             guard subscribers.values.contains(where: { !$0.isEmpty }) else { return }
@@ -97,6 +111,7 @@ final class SimExchange {
     }
 
     func stop() {
+        running = false
         ticker?.cancel()
         ticker = nil
         groundTruth?.close()

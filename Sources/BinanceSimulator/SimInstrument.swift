@@ -94,6 +94,17 @@ extension SimInstrument {
         )
     }
 
+    /// `count` more USD-M perpetuals, `X0000USDT`, `X0001USDT`…, ETHUSDT-like (price 2 decimals
+    /// around 3,500, tick 0.01, step 0.001): a universe large enough for thousands of streams
+    /// (the end-to-end benchmark subscribes 4,000).
+    public static func synthetic(_ count: Int) -> [SimInstrument] {
+        (0..<count).map { index in
+            let digits = String(index)
+            let base = "X" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+            return .usdm(base, price: 2, tick: 1, priceDecimals: 2, step: 1, quantityDecimals: 3, start: 350_000 + Int64(index))
+        }
+    }
+
     /// COIN-M contracts: `<BASE>USD_PERP` or `<BASE>USD_<yymmdd>`.
     static func coinm(_ base: String, suffix: String, contractType: String, delivery: Int64, tick: Int64, priceDecimals: Int, contractSize: Int, start: Int64) -> SimInstrument {
         SimInstrument(

@@ -1,4 +1,7 @@
 import CMallocTuning
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Process-wide allocator settings for a long-running bridge.
 public enum MemoryTuning {
@@ -15,5 +18,24 @@ public enum MemoryTuning {
     public static func pinMmapThreshold(environment: [String: String]) -> Bool {
         if let tunables = environment["GLIBC_TUNABLES"], tunables.contains("glibc.malloc.mmap_threshold") { return false }
         return cmalloc_pin_mmap_threshold(mmapThresholdBytes) == 1
+    }
+
+    /// Whether a 1 MiB block is a mapping of its own right after three 3 MiB blocks were freed:
+    /// true with the pin, false under glibc's dynamic threshold; nil where not glibc. Only
+    /// meaningful in a fresh process (a busy heap serves the block from free arena memory
+    /// whatever the threshold): `binance-bridge malloc-probe` runs it for MemoryTuningTests.
+    public static func largeBlockStaysMappedAfterALargerOneIsFreed() -> Bool? {
+        for _ in 0..<3 {
+            guard let big = malloc(3 << 20) else { return nil }
+            memset(big, 1, 3 << 20)
+            free(big)
+        }
+        guard let medium = malloc(1 << 20) else { return nil }
+        defer { free(medium) }
+        switch cmalloc_chunk_is_mmapped(medium) {
+        case 1: return true
+        case 0: return false
+        default: return nil
+        }
     }
 }

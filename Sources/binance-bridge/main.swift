@@ -19,7 +19,7 @@ struct BinanceBridgeCommand: AsyncParsableCommand {
             overrides the file. Every key is documented in config/bridge.yaml and the README.
             """,
         version: BridgeVersion.current,
-        subcommands: [Run.self, CheckConfig.self, Ctl.self, Tail.self, Healthcheck.self, Demo.self],
+        subcommands: [Run.self, CheckConfig.self, Ctl.self, Tail.self, Healthcheck.self, Demo.self, MallocProbe.self],
         defaultSubcommand: Run.self
     )
 }
@@ -82,6 +82,22 @@ extension BinanceBridgeCommand {
         func run() async throws {
             let configuration = try settings.load()
             print(configuration.redactedSettingsDescription)
+        }
+    }
+}
+
+extension BinanceBridgeCommand {
+    /// Hidden: prints `mapped` or `arena`, where a 1 MiB block lands after 3 MiB blocks were
+    /// freed, with the start-up pin (or without, `--no-pin`), in a process of its own
+    /// (MemoryTuningTests; docs/reliability.md).
+    struct MallocProbe: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "malloc-probe", shouldDisplay: false)
+        @Flag(name: .customLong("no-pin"), help: "Leave glibc's dynamic threshold on.") var noPin = false
+
+        func run() throws {
+            if !noPin { MemoryTuning.pinMmapThreshold(environment: ProcessInfo.processInfo.environment) }
+            guard let mapped = MemoryTuning.largeBlockStaysMappedAfterALargerOneIsFreed() else { throw ExitCode(2) }
+            print(mapped ? "mapped" : "arena")
         }
     }
 }

@@ -29,6 +29,7 @@ struct BinanceSim: AsyncParsableCommand {
     @Option(help: "Write {\"usdm\": N, \"coinm\": N, \"admin\": N} to this file once listening (admin null without --admin-port).") var portsFile: String?
     @Option(help: "Seed of the market: the same seed gives the same books, trades and ids.") var seed: UInt64?
     @Option(help: "Comma-separated symbols to trade (default: BTCUSDT,ETHUSDT,SOLUSDT,BTCUSD_PERP,ETHUSD_PERP,BTCUSD_261225).") var symbols: String?
+    @Option(help: "Add N synthetic USD-M perpetuals X0000USDT… (0 to 5000) to the symbols, for tests with thousands of streams.") var syntheticSymbols: Int?
     @Option(help: "Exchange actions per second per symbol (book updates and trades; --trade-ratio of them are trades).") var rate: Double?
     @Option(help: "Exchange actions per second across all symbols of both markets, split evenly; overrides --rate.") var aggregateRate: Double?
     @Option(help: "Share of exchange actions that are trades, 0 to 1 (default 0.2).") var tradeRatio: Double?
@@ -40,6 +41,7 @@ struct BinanceSim: AsyncParsableCommand {
     )) var streamRate: [String] = []
     @Option(help: "Period of the simulated !contractInfo pushes, one per symbol, e.g. 60s, 5m (default 60s).") var contractInfoInterval: String?
     @Option(help: "Connection lifetime, e.g. 24h, 90s, 500ms (Binance: 24h).") var lifetime: String?
+    @Option(help: "Period of the market clock, 1ms to 1s (default 10ms): each tick's events carry its scheduled time and leave together.") var tick: String?
     @Option(help: "Server ping period (Binance: 3m).") var pingInterval: String?
     @Option(help: "Close a connection that has not answered a ping within this (Binance: 10m).") var pongTimeout: String?
     @Option(help: "Streams per connection before error 4 and a 1008 close.") var maxStreams: Int?
@@ -83,11 +85,11 @@ struct BinanceSim: AsyncParsableCommand {
             guard let mapping = try Yams.load(yaml: text) as? [String: Any] else {
                 throw ValidationError("\(config): the top level must be a mapping")
             }
-            let known: Set<String> = ["usdm_port", "coinm_port", "host", "seed", "symbols", "rate", "lifetime", "ping_interval",
+            let known: Set<String> = ["usdm_port", "coinm_port", "host", "seed", "symbols", "rate", "lifetime", "tick", "ping_interval",
                                       "pong_timeout", "max_streams", "max_msgs_per_second", "silent_wrong_route",
                                       "admin_port", "max_connection_attempts", "connection_attempt_window", "ground_truth",
                                       "replay", "replay_speed", "tls_cert", "tls_key",
-                                      "aggregate_rate", "trade_ratio", "liquidations_per_second", "contract_info_interval", "stream_rates"]
+                                      "aggregate_rate", "trade_ratio", "synthetic_symbols", "liquidations_per_second", "contract_info_interval", "stream_rates"]
             if let unknown = mapping.keys.first(where: { !known.contains($0) }) {
                 throw ValidationError("\(config): unknown setting \(unknown)")
             }
@@ -134,13 +136,16 @@ struct BinanceSim: AsyncParsableCommand {
         default: throw ValidationError("--tls-cert and --tls-key go together")
         }
         for (flag, key, path) in [
-            (lifetime, "lifetime", \SimulatorConfiguration.lifetime), (pingInterval, "ping_interval", \.pingInterval), (pongTimeout, "pong_timeout", \.pongTimeout),
+            (lifetime, "lifetime", \SimulatorConfiguration.lifetime), (tick, "tick", \.tickInterval), (pingInterval, "ping_interval", \.pingInterval), (pongTimeout, "pong_timeout", \.pongTimeout),
             (contractInfoInterval, "contract_info_interval", \.contractInfoInterval), (connectionAttemptWindow, "connection_attempt_window", \.connectionAttemptWindow),
         ] {
             if let raw = try value(flag, key, text) {
                 guard let duration = Self.parseDuration(raw) else { throw ValidationError("\(key): expected a duration like 24h, 90s or 500ms, got \(raw)") }
                 configuration[keyPath: path] = duration
             }
+        }
+        guard configuration.tickInterval >= .milliseconds(1), configuration.tickInterval <= .seconds(1) else {
+            throw ValidationError("tick: expected 1ms to 1s, got \(configuration.tickInterval)")
         }
         try Self.apply(try streamRate.map { item in
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
@@ -158,6 +163,10 @@ struct BinanceSim: AsyncParsableCommand {
                 }
                 return instrument
             }
+        }
+        if let synthetic = try value(syntheticSymbols, "synthetic_symbols", { $0 as? Int }) {
+            guard (0...5000).contains(synthetic) else { throw ValidationError("synthetic-symbols must be in 0…5000, got \(synthetic)") }
+            configuration.instruments += SimInstrument.synthetic(synthetic)
         }
         guard configuration.rate > 0, configuration.maxStreamsPerConnection > 0, configuration.maxMessagesPerSecond > 0,
               configuration.maxConnectionAttempts > 0, configuration.replaySpeed > 0 else {

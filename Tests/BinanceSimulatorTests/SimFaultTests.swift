@@ -490,8 +490,8 @@ struct SimFaultTests {
             // A window long enough that a loaded machine still connects inside it: a client
             // that connected after it would stream forever and never fail.
             let window = Duration.seconds(3)
-            let injected = ContinuousClock.now
             try await Self.inject(simulator, via, .refuseConnections(seconds: 3))
+            let injected = ContinuousClock.now  // after the reply: the window starts when the simulator handles it
             let refused = Received()
             let task = Self.client(simulator.ports.usdm, "/public/ws/btcusdt@bookTicker", received: refused, expectFailure: true)
             let watchdog = Task {

@@ -61,8 +61,10 @@ struct SimProcessTests {
         #expect((status.json as? [String: Any])?["ports"] as? [String: Int] == ["usdm": ports["usdm"]!, "coinm": ports["coinm"]!])
         // A window a loaded machine still makes its request within (the request is what is
         // tested; 1 s was seen to pass before it was sent).
-        let refusing = ContinuousClock.now
         #expect(try await SimFaultTests.post(admin, "/faults/refuse-connections?seconds=3").json["ok"] as? Bool == true)
+        // Timed from the reply: the window starts when the simulator handles the request, which
+        // on a loaded machine is later than when the test sent it.
+        let refusing = ContinuousClock.now
         // Refusal covers every TCP connection to the market ports, REST included.
         await #expect(throws: (any Error).self) { try await SimRESTTests.get(ports["usdm"]!, "/fapi/v1/ping") }
         try await Task.sleep(until: refusing + .milliseconds(3_100))
@@ -130,6 +132,38 @@ struct SimProcessTests {
         #expect(try await Self.wait(process, within: .seconds(5)) == 0)
     }
 
+    /// `--synthetic-symbols` adds tradable USD-M contracts (in exchangeInfo, with streams), and
+    /// `--tick` sets the market clock that stamps the events.
+    @Test func syntheticSymbolsTradeOnTheConfiguredClock() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sim-synthetic-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let portsFile = directory.appendingPathComponent("ports.json").path
+        let (process, _) = try Self.run(["--usdm-port", "0", "--coinm-port", "0", "--ports-file", portsFile, "--symbols", "BTCUSDT",
+                                         "--synthetic-symbols", "3", "--tick", "250ms", "--rate", "300"])
+        defer { if process.isRunning { process.terminate() } }
+        let usdm = try #require(try await Self.ports(portsFile, of: process)["usdm"] as? Int)
+        let info = try await SimRESTTests.get(usdm, "/fapi/v1/exchangeInfo")
+        let symbols = ((info.json as? [String: Any])?["symbols"] as? [[String: Any]])?.compactMap { $0["symbol"] as? String }
+        #expect(symbols == ["BTCUSDT", "X0000USDT", "X0001USDT", "X0002USDT"])
+        let received = SimFaultTests.Received()
+        let task = SimFaultTests.client(usdm, "/ws/x0002usdt@aggTrade", received: received)
+        func eventTimes() -> Set<Int64> {
+            Set(received.texts.compactMap { text in
+                ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any])?["E"] as? NSNumber
+            }.map(\.int64Value))
+        }
+        try await TestSupport.eventually("trades of three ticks") { eventTimes().count >= 3 }
+        task.cancel()
+        #expect(received.texts.allSatisfy { $0.contains(#""s":"X0002USDT""#) })
+        // Every event carries its tick's scheduled time: 250 ms apart (the default 10 ms
+        // clock would spread ~15 trades a tick's worth over 25 ticks).
+        let times = eventTimes().sorted()
+        #expect(zip(times.dropFirst(), times).allSatisfy { ($0 - $1) % 250 == 0 }, "\(times)")
+        process.terminate()
+        #expect(try await Self.wait(process, within: .seconds(5)) == 0)
+    }
+
     /// `--help` documents the flags users script against.
     @Test func helpDocumentsTheInterface() async throws {
         let process = Process()
@@ -142,7 +176,7 @@ struct SimProcessTests {
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(try await Self.wait(process, within: .seconds(10)) == 0)
         for flag in ["--usdm-port", "--coinm-port", "--admin-port", "--host", "--ports-file", "--seed", "--symbols", "--rate", "--aggregate-rate",
-                     "--stream-rate", "--lifetime", "--ping-interval", "--pong-timeout", "--max-streams", "--max-msgs-per-second",
+                     "--stream-rate", "--lifetime", "--tick", "--synthetic-symbols", "--ping-interval", "--pong-timeout", "--max-streams", "--max-msgs-per-second",
                      "--silent-wrong-route", "--ground-truth", "--replay", "--tls-cert", "--tls-key", "--config", "SIGTERM"] {
             #expect(text.contains(flag), "--help lacks \(flag)")
         }
@@ -153,6 +187,9 @@ struct SimProcessTests {
         (["--replay", "/nonexistent.jsonl"], "cannot read replay file"),
         (["--admin-port", "70000"], "admin-port must be in 0…65535"),
         (["--replay-speed", "0"], "must be positive"),
+        (["--tick", "500us"], "expected a duration"),
+        (["--tick", "2s"], "tick: expected 1ms to 1s"),
+        (["--synthetic-symbols", "9000"], "synthetic-symbols must be in 0…5000"),
         (["--stream-rate", "markPrice=2"], "fixes its rate in the stream name"),
         (["--stream-rate", "aggTrade"], "expected type=N"),
         (["--stream-rate", "ticker=fast"], "expected a number of messages per second"),

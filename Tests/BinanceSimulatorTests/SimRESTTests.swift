@@ -74,8 +74,10 @@ struct SimRESTTests {
             #expect(banned.status == 418 && (banned.headers["Retry-After"] ?? banned.headers["retry-after"]) as? String == "120")
             await #expect(throws: SimFaultError.self) { try await SimFaultTests.inject(simulator, via, .restLimit(status: 500, count: 1, retryAfter: 1)) }
 
-            try await SimFaultTests.inject(simulator, via, .stallREST(seconds: 1.5))
+            // Timed from before the fault: the stall runs from when the simulator handles it,
+            // so a slow injection on a loaded machine cannot shorten what the client sees.
             let start = ContinuousClock.now
+            try await SimFaultTests.inject(simulator, via, .stallREST(seconds: 1.5))
             let stalled = try await Self.get(simulator.ports.usdm, "/fapi/v1/ping")
             let waited = ContinuousClock.now - start
             #expect(stalled.status == 200)

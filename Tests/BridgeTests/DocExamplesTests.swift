@@ -89,6 +89,8 @@ struct DocExamplesTests {
         ("swift build", "scripts/test.sh builds every product before the tests (debug; the release build is Benchmarks/'s)"),
         (".build/release/binance-bridge run ", "its --config file goes through check-config here; the production endpoints it names are unreachable offline"),
         ("Benchmarks/", "benchmark recipes, run by hand; their figures are in Benchmarks/README.md"),
+        ("bench/run.sh", "the end-to-end benchmark (minutes of full load on both cores), run by hand; its figures are in docs/benchmarks.md"),
+        ("BENCH_", "bench/run.sh with its settings in the environment: run by hand, as above"),
     ]
 
     @Test func everyDocumentedCommandIsRunOrAccountedFor() throws {

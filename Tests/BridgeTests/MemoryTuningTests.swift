@@ -1,31 +1,38 @@
-import Bridge
-import CMallocTuning
-import Glibc
+@testable import Bridge
+import Foundation
+import TestSupport
 import Testing
 
-/// The allocator setting behind the flat RSS after oversized frames (docs/reliability.md).
-@Suite struct MemoryTuningTests {
-    /// After a 3 MiB block is freed, a 1 MiB block must still get its own mapping (and so go
-    /// back to the OS when freed). glibc's dynamic threshold would have risen to 3 MiB and put
-    /// it in an arena instead: this test fails without the pin.
-    @Test func largeBlocksStayMappedAfterALargerOneIsFreed() throws {
-        #expect(MemoryTuning.pinMmapThreshold(environment: [:]))
-        for _ in 0..<3 {
-            let big = try #require(malloc(3 << 20))
-            memset(big, 1, 3 << 20)
-            free(big)
+/// The allocator setting behind the flat RSS after oversized frames (docs/reliability.md),
+/// probed in fresh `binance-bridge malloc-probe` processes: in this busy test process a
+/// 1 MiB block may come from free arena memory whatever the threshold.
+@Suite("Memory tuning", .timeLimit(.minutes(1)))
+struct MemoryTuningTests {
+    func probe(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        let process = try BridgeProcess(arguments: ["malloc-probe"] + arguments, environment: environment)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while process.processIsRunning {
+            guard ContinuousClock.now < deadline else { throw TestError("malloc-probe did not exit within 20 s") }
+            try await Task.sleep(for: .milliseconds(20))
         }
-        let medium = try #require(malloc(1 << 20))
-        defer { free(medium) }
-        #expect(cmalloc_chunk_is_mmapped(medium) == 1)
-        let small = try #require(malloc(1024))
-        defer { free(small) }
-        #expect(cmalloc_chunk_is_mmapped(small) == 0, "the probe tells arena chunks from mapped ones")
+        try await Task.sleep(for: .milliseconds(100))  // the pipe's last bytes
+        #expect(process.exitStatus == 0, "\(process.standardError)")
+        return process.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// An operator's own `GLIBC_TUNABLES` threshold wins.
-    @Test func anOperatorsTunableIsLeftAlone() {
+    /// With the start-up pin, a 1 MiB block is still a mapping of its own (given back to the
+    /// OS when freed) after 3 MiB blocks were freed; under glibc's dynamic threshold, which
+    /// rose to 3 MiB, it lands in an arena and stays resident: the probe tells the two apart.
+    @Test func largeBlocksStayMappedAfterALargerOneIsFreed() async throws {
+        #expect(try await probe([]) == "mapped")
+        #expect(try await probe(["--no-pin"]) == "arena")
+    }
+
+    /// An operator's own `GLIBC_TUNABLES` threshold wins (here 4 MiB: the 1 MiB block is an
+    /// arena chunk because the operator said so).
+    @Test func anOperatorsTunableIsLeftAlone() async throws {
         #expect(!MemoryTuning.pinMmapThreshold(environment: ["GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"]))
-        #expect(MemoryTuning.pinMmapThreshold(environment: ["GLIBC_TUNABLES": "glibc.malloc.arena_max=2"]))
+        #expect(try await probe([], environment: ["GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=4194304"]) == "arena")
+        #expect(try await probe([], environment: ["GLIBC_TUNABLES": "glibc.malloc.arena_max=2"]) == "mapped")
     }
 }

@@ -1,3 +1,4 @@
+import BenchTolerances
 import Benchmark
 import BridgeCore
 
@@ -21,7 +22,7 @@ let benchmarks: @Sendable () -> Void = {
         let label = stream.split(separator: "@").dropFirst().joined(separator: "@")
         Benchmark(
             "normalize \(label)\(label == "depth@100ms" ? " (20+20 levels)" : "")",
-            configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput], scalingFactor: .kilo, maxDuration: .seconds(2))
+            configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput], scalingFactor: .kilo, maxDuration: .seconds(2), thresholds: regressionTolerances)
         ) { benchmark in
             var entries: [StreamEntry] = []
             for _ in benchmark.scaledIterations {

@@ -1,3 +1,4 @@
+import BenchTolerances
 import Benchmark
 import BridgeCore
 
@@ -31,7 +32,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "book apply (20 levels, 1000+1000-level book)",
-        configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput], scalingFactor: .kilo, maxDuration: .seconds(2))
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput], scalingFactor: .kilo, maxDuration: .seconds(2), thresholds: regressionTolerances)
     ) { benchmark in
         var book = start
         var index = 0
@@ -57,7 +58,7 @@ let benchmarks: @Sendable () -> Void = {
     let scale = BookScale(price: 2, quantity: 3, isInstrumentPrecision: true)
     Benchmark(
         "book parse + apply (20 levels, 1000+1000-level book)",
-        configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput], scalingFactor: .kilo, maxDuration: .seconds(2))
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput], scalingFactor: .kilo, maxDuration: .seconds(2), thresholds: regressionTolerances)
     ) { benchmark in
         var book = start
         var index = 0

@@ -1,4 +1,5 @@
 import BenchSupport
+import BenchTolerances
 import Benchmark
 import RedisClient
 
@@ -16,7 +17,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "XADD encode aggTrade ×64",
-        configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput], maxDuration: .seconds(3))
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput], maxDuration: .seconds(3), thresholds: regressionTolerances)
     ) { benchmark in
         var batch = RedisCommandBatch(reservingCapacity: depth * 400)
         for _ in benchmark.scaledIterations {
@@ -31,7 +32,8 @@ let benchmarks: @Sendable () -> Void = {
         configuration: .init(
             metrics: [.wallClock, .mallocCountTotal, .instructions, .throughput],
             maxDuration: .seconds(5),
-            maxIterations: 20_000
+            maxIterations: 20_000,
+            thresholds: regressionTolerances
         )
     ) { benchmark in
         let connection = RedisConnection(configuration: RedisConnectionConfiguration(url: try RedisURL(parsing: url)))
