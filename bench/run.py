@@ -118,7 +118,7 @@ def proc_status(pid, key):
 
 
 def http_json(port, path, method="GET"):
-    out = subprocess.run(["curl", "-s", "-X", method, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=10).stdout
+    out = subprocess.run(["curl", "-s", "-X", method, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=30).stdout
     return json.loads(out) if out.startswith("{") else out
 
 
@@ -159,6 +159,7 @@ def step(system, redis_port, action_rate, label):
     if system == "cryptofeed":
         env.update(CONSUMER_EVENT_FIELD="timestamp", CONSUMER_EVENT_UNIT="s", CONSUMER_RECV_FIELD="receipt_timestamp",
                    CONSUMER_RECV_UNIT="s", CONSUMER_NOT_DATA_FIELD="book")
+    consumer = None
     try:
         subscribe_started = time.time()
         if system == "bridge":
@@ -186,6 +187,8 @@ def step(system, redis_port, action_rate, label):
         if system == "bridge":
             keep_sample_entry(redis_port)
     finally:
+        if consumer is not None:
+            stop(consumer, signal.SIGKILL, 5)
         stop(publisher)
         stop(sim)
     window_msgs = sent1 - sent0
@@ -258,7 +261,9 @@ def many_streams_step(redis_port, symbols=800, seconds=20):
         "streams": len(names), "commands_ok": all(r.get("ok") for r in replies), "accepted_s": round(accepted_s, 2),
         "confirmed": confirmed, "all_confirmed_s": round(confirmed_s, 2), "list_polls": polls,
         "connections": len(status1["connections"]),
-        "connections_kept": sum(1 for c in status1["connections"] if c["age_ms"] >= (t1 - started_at) * 1000 - 2000),
+        # Connection ids count up from 1: the highest equal to the count means none was ever
+        # replaced (no close for breaking the message-rate rule, no reconnect).
+        "connections_opened": max((c["id"] for c in status1["connections"]), default=0),
         "msgs_per_s": round(msgs / (t1 - t0)), "cpu_us_per_msg": round((ticks1 - ticks0) / HZ * 1e6 / max(1, msgs), 2),
         "rss_mib_before_subscribing": round(rss_before / 1024, 1), "rss_mib": round(rss / 1024, 1), "hwm_mib": round(hwm / 1024, 1),
     }
@@ -312,7 +317,14 @@ def main():
         # Side by side: at each rate, one system then the other, so drift hits both alike.
         plan = sorted({(rate, system) for system in SYSTEMS for rate in (RATES if system == "bridge" else CRYPTOFEED_RATES)})
         for rate, system in plan:
-            result = step(system, redis_port, round(rate / per_action), f"{rate}")
+            try:
+                result = step(system, redis_port, round(rate / per_action), f"{rate}")
+            except (subprocess.TimeoutExpired, json.JSONDecodeError, SystemExit) as error:
+                # Past what this machine carries (e.g. the simulator's admin port stops
+                # answering): recorded as out of reach, not a crash of the whole run.
+                print(f"{system:>10} {rate:>7} msg/s: did not complete: {error}", file=sys.stderr)
+                steps.append({"system": system, "target_msgs_per_s": rate, "error": str(error)})
+                continue
             result["target_msgs_per_s"] = rate
             steps.append(result)
             lat = result["latency_us"]["scheduled_to_consumer"]
