@@ -126,6 +126,19 @@ def redis_memory(port):
     return int(cli(port, "info", "memory").split("used_memory:")[1].split()[0])
 
 
+def start_sim(label, arguments):
+    """binance-sim on free loopback ports with `arguments`; returns (process, ports)."""
+    ports_file = os.path.join(OUT, f"ports-{label}.json")
+    sim = spawn("sim", [os.path.join(BIN, "binance-sim"), "--host", "127.0.0.1", "--usdm-port", "0", "--coinm-port", "0",
+                        "--admin-port", "0", "--ports-file", ports_file, *arguments], os.path.join(OUT, f"sim-{label}.log"))
+    wait_for("the simulator's ports", lambda: os.path.exists(ports_file) and os.path.getsize(ports_file) > 0, 20)
+    return sim, json.load(open(ports_file))
+
+
+def wait_for_control_channel(redis_port):
+    wait_for("the bridge's control channel", lambda: cli(redis_port, "pubsub", "numsub", f"{PREFIX}:control").split()[-1] != "0", 30)
+
+
 def start_publisher(system, redis_port, db, ports, label):
     """The system under test, connected to the simulator; returns its process."""
     log = os.path.join(OUT, f"{system}-{label}.log")
@@ -140,20 +153,14 @@ def start_publisher(system, redis_port, db, ports, label):
                             *[cryptofeed_symbol(s) for s in SYMBOLS]], log)
 
 
-def step(system, redis_port, action_rate, label):
+def step(system, redis_port, action_rate, label, window_s=WINDOW_S, warmup_s=WARMUP_S):
     """One run of `system` at `action_rate` simulator actions/s; returns its measurements."""
     db = 0 if system == "bridge" else 1
     keys = keys_of(system)
     cli(redis_port, "flushall")
     empty_memory = redis_memory(redis_port)
-    ports_file = os.path.join(OUT, f"ports-{system}-{label}.json")
     tls = ["--tls-cert", os.path.join(CERT_DIR, "sim-cert.pem"), "--tls-key", os.path.join(CERT_DIR, "sim-key.pem")] if system == "cryptofeed" else []
-    sim = spawn("sim", [os.path.join(BIN, "binance-sim"), "--host", "127.0.0.1", "--usdm-port", "0", "--coinm-port", "0",
-                        "--admin-port", "0", "--ports-file", ports_file, "--aggregate-rate", str(action_rate), *TICK,
-                        "--symbols", ",".join(SYMBOLS), *tls],
-                os.path.join(OUT, f"sim-{system}-{label}.log"))
-    wait_for("the simulator's ports", lambda: os.path.exists(ports_file) and os.path.getsize(ports_file) > 0, 20)
-    ports = json.load(open(ports_file))
+    sim, ports = start_sim(f"{system}-{label}", ["--aggregate-rate", str(action_rate), *TICK, "--symbols", ",".join(SYMBOLS), *tls])
     publisher = start_publisher(system, redis_port, db, ports, label)
     env = dict(os.environ)
     if system == "cryptofeed":
@@ -163,24 +170,24 @@ def step(system, redis_port, action_rate, label):
     try:
         subscribe_started = time.time()
         if system == "bridge":
-            wait_for("the bridge's control channel", lambda: cli(redis_port, "pubsub", "numsub", f"{PREFIX}:control").split()[-1] != "0", 30)
+            wait_for_control_channel(redis_port)
             subscribe_started = time.time()
             cli(redis_port, "publish", f"{PREFIX}:control", json.dumps({"op": "subscribe", "market": "usdm", "streams": STREAMS, "id": 1}))
         # markPrice and depth@100ms have an entry within 3 s of their subscription.
         wait_for("an entry in every stream", lambda: all(int(cli(redis_port, "-n", str(db), "exists", k)) for k in keys), 60)
         subscribed_s = time.time() - subscribe_started
-        from_ms = int((time.time() + WARMUP_S) * 1000)
-        consumer = subprocess.Popen([CONSUMER, "127.0.0.1", str(redis_port), str(db), str(WARMUP_S + WINDOW_S), "1500", str(from_ms), *keys],
+        from_ms = int((time.time() + warmup_s) * 1000)
+        consumer = subprocess.Popen([CONSUMER, "127.0.0.1", str(redis_port), str(db), str(warmup_s + window_s), "1500", str(from_ms), *keys],
                                     stdout=subprocess.PIPE, text=True, env=env)
         started.append(consumer)
         time.sleep(max(0, from_ms / 1000 - time.time()))
         sent0, ticks0, t0 = http_json(ports["admin"], "/status")["messages_sent"], proc_ticks(publisher.pid), time.time()
-        time.sleep(WINDOW_S)
+        time.sleep(window_s)
         sent1, ticks1, t1 = http_json(ports["admin"], "/status")["messages_sent"], proc_ticks(publisher.pid), time.time()
         rss_kb, hwm_kb = proc_status(publisher.pid, "VmRSS"), proc_status(publisher.pid, "VmHWM")
         http_json(ports["admin"], "/faults/stall-connection", "POST")
         sent_total = http_json(ports["admin"], "/status")["messages_sent"]
-        out, _ = consumer.communicate(timeout=WARMUP_S + WINDOW_S + 120)
+        out, _ = consumer.communicate(timeout=warmup_s + window_s + 120)
         read = json.loads(out)
         entries = sum(int(cli(redis_port, "-n", str(db), "xlen", k)) for k in keys)
         memory = redis_memory(redis_port)
@@ -221,15 +228,10 @@ def many_streams_step(redis_port, symbols=800, seconds=20):
     cli(redis_port, "flushall")
     kinds = ["aggTrade", "bookTicker", "depth@100ms", "markPrice@1s", "kline_1m"]
     names = [f"x{i:04d}usdt@{k}" for i in range(symbols) for k in kinds]
-    ports_file = os.path.join(OUT, "ports-many.json")
-    sim = spawn("sim", [os.path.join(BIN, "binance-sim"), "--host", "127.0.0.1", "--usdm-port", "0", "--coinm-port", "0",
-                        "--admin-port", "0", "--ports-file", ports_file, "--symbols", "BTCUSDT", "--synthetic-symbols", str(symbols),
-                        "--aggregate-rate", "10000"], os.path.join(OUT, "sim-many.log"))
-    wait_for("the simulator's ports", lambda: os.path.exists(ports_file) and os.path.getsize(ports_file) > 0, 20)
-    ports = json.load(open(ports_file))
+    sim, ports = start_sim("many", ["--symbols", "BTCUSDT", "--synthetic-symbols", str(symbols), "--aggregate-rate", "10000"])
     bridge = start_publisher("bridge", redis_port, 0, ports, "many")
     try:
-        wait_for("the bridge's control channel", lambda: cli(redis_port, "pubsub", "numsub", f"{PREFIX}:control").split()[-1] != "0", 30)
+        wait_for_control_channel(redis_port)
         rss_before = proc_status(bridge.pid, "VmRSS")
         started_at = time.time()
         for i in range(0, len(names), 1000):
@@ -307,10 +309,7 @@ def main():
     try:
         wait_for("redis", lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True).returncode == 0, 20)
         # Calibration: messages per simulator action on these streams.
-        WINDOW, WARM = globals()["WINDOW_S"], globals()["WARMUP_S"]
-        globals()["WINDOW_S"], globals()["WARMUP_S"] = 5, 2
-        calibration = step("bridge", redis_port, 10000, "calibration")
-        globals()["WINDOW_S"], globals()["WARMUP_S"] = WINDOW, WARM
+        calibration = step("bridge", redis_port, 10000, "calibration", window_s=5, warmup_s=2)
         per_action = calibration["offered_msgs_per_s"] / 10000
         print(f"calibration: {per_action:.3f} messages per action", file=sys.stderr)
         steps = []
