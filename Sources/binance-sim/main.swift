@@ -58,6 +58,9 @@ struct BinanceSim: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try makeConfiguration()
+        // Armed before anything can announce readiness: a SIGTERM sent right after the
+        // "listening" line must not find the default action (or be discarded by SIG_IGN).
+        let termination = TerminationSignal()
         let simulator = try await BinanceSimulator.start(configuration)
         let ports = simulator.ports
         if let portsFile {
@@ -69,7 +72,7 @@ struct BinanceSim: AsyncParsableCommand {
         let scheme = configuration.tls == nil ? "" : " (TLS)"
         print("binance-sim listening on \(configuration.host)\(scheme): usdm \(ports.usdm), coinm \(ports.coinm)\(ports.admin.map { ", admin \($0)" } ?? "") (seed \(configuration.seed))")
         fflush(nil)  // a script reading a pipe waits for this line: do not leave it buffered
-        await Self.waitForTerminationSignal()
+        await termination.wait()
         await simulator.stop()
     }
 
@@ -206,39 +209,39 @@ struct BinanceSim: AsyncParsableCommand {
         guard let seconds = Double(text), seconds > 0 else { return nil }
         return .milliseconds(Int64(seconds * 1000))
     }
+}
 
-    /// Suspends until SIGTERM or SIGINT.
-    static func waitForTerminationSignal() async {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
+/// SIGTERM or SIGINT, caught from the moment this is made until the process ends; `wait`
+/// returns at once if one already arrived.
+final class TerminationSignal: @unchecked Sendable {
+    // @unchecked: `signalled` and `waiter` are only touched on the serial `queue`.
+    private let queue = DispatchQueue(label: "binance-sim.signals")
+    private var signalled = false
+    private var waiter: CheckedContinuation<Void, Never>?
+    private var sources: [any DispatchSourceSignal] = []
+
+    init() {
+        for number in [SIGTERM, SIGINT] {
+            // The dispatch source sees the signal; SIG_IGN keeps the default action (exit
+            // without draining) from running as well.
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [unowned self] in
+                signalled = true
+                waiter?.resume()
+                waiter = nil
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    /// Suspends until SIGTERM or SIGINT (returns at once if one came already).
+    func wait() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let queue = DispatchQueue(label: "binance-sim.signals")
-            let once = OnceFlag()
-            for number in [SIGTERM, SIGINT] {
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler {
-                    if once.claim() { continuation.resume() }
-                }
-                source.resume()
-                SignalSources.keep(source)
+            queue.async { [self] in
+                if signalled { continuation.resume() } else { waiter = continuation }
             }
         }
     }
-}
-
-/// A flag set once, from the signal queue.
-final class OnceFlag: @unchecked Sendable {
-    // @unchecked: only touched from the serial signal queue.
-    private var done = false
-    func claim() -> Bool {
-        defer { done = true }
-        return !done
-    }
-}
-
-/// Keeps signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    // Called only during start-up, before any signal can arrive.
-    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
 }

@@ -164,6 +164,36 @@ struct SimProcessTests {
         #expect(try await Self.wait(process, within: .seconds(5)) == 0)
     }
 
+    /// A SIGTERM sent the moment the "listening" line appears still ends the simulator with
+    /// status 0. Scripts do exactly this; the signal handling used to be armed only after the
+    /// line was printed, and a signal that came first was discarded (hang) or killed it (-15).
+    @Test func sigtermRightAfterListeningExitsCleanly() async throws {
+        for round in 0..<8 {
+            let process = Process()
+            process.executableURL = try Self.executable()
+            process.arguments = ["--usdm-port", "0", "--coinm-port", "0", "--seed", "7"]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            let reader = output.fileHandleForReading
+            // Blocking reads off the test's executor; the suite's time limit bounds them.
+            let announced = await Task.detached {
+                var text = ""
+                while !text.contains("listening") {
+                    let chunk = reader.availableData
+                    if chunk.isEmpty { break }
+                    text += String(decoding: chunk, as: UTF8.self)
+                }
+                return text.contains("listening")
+            }.value
+            #expect(announced, "round \(round): no listening line")
+            process.terminate()  // SIGTERM, at once
+            #expect(try await Self.wait(process, within: .seconds(5)) == 0, "round \(round)")
+        }
+    }
+
     /// `--help` documents the flags users script against.
     @Test func helpDocumentsTheInterface() async throws {
         let process = Process()
