@@ -437,7 +437,11 @@ struct BinanceStreamPoolTests {
         try await Self.withHeldRotation(overlap: .seconds(15)) { simulator, pool, collector, old in
             #expect(pool.rotationCount == 0, "held until the overlap times out")
             func rotations() -> [Int] { collector.lifecycle.compactMap { if case .rotated(1, let new, _) = $0 { new } else { nil } } }
-            try await Self.eventually("switched at the timeout", timeout: .seconds(30)) { !rotations().isEmpty }
+            // `rotated` and its `rotationGap` are delivered one after the other: wait for both
+            // (the collector may be between them when the first shows).
+            try await Self.eventually("switched at the timeout", timeout: .seconds(30)) {
+                !rotations().isEmpty && !Self.rotationGaps(collector.lifecycle).isEmpty
+            }
             let replacement = try #require(rotations().first)
             #expect(Self.rotationGaps(collector.lifecycle).map(\.2) == [[Self.held]], "\(collector.lifecycle)")
             #expect(!collector.lifecycle.contains { if case .reconnected = $0 { true } else { false } })

@@ -90,4 +90,34 @@ struct StreamPoolEventsTests {
         }
         #expect(drops == 99_000 && messages == 1_000)
     }
+
+    /// A socket read's frames are queued without waking the consumer (`wake: false`) and
+    /// handed over together at ``StreamPoolEvents/flush()``, in order, also when a waking
+    /// event comes after them.
+    @Test func deferredFramesWakeTheConsumerOnceAtFlushInOrder() async throws {
+        let events = StreamPoolEvents(capacity: 100)
+        let waiting = Task { await events.nextBatch().map { $0.map(Self.describe) } }
+        try await Task.sleep(for: .milliseconds(50))
+        for n in 1...3 { events.yield(Self.message("a", n), wake: false) }
+        // Not woken by deferred frames: the consumer is still waiting 100 ms later.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(events.bufferedCount == 3)
+        events.flush()
+        // Woken with the oldest; the rest of the read comes in the same batch.
+        #expect(await waiting.value == ["a:1", "a:2", "a:3"])
+
+        // A waking event after deferred ones hands out the oldest first, never jumps the queue.
+        let next = Task { await events.nextBatch().map { $0.map(Self.describe) } }
+        try await Task.sleep(for: .milliseconds(50))
+        events.yield(Self.message("b", 4), wake: false)
+        events.yield(.lifecycle(.resumed(stream: "b")))
+        let batch = try #require(await next.value)
+        var rest: [String] = []
+        if batch.count < 2, let more = await events.nextBatch() { rest = more.map(Self.describe) }
+        #expect(batch + rest == ["b:4", "resumed(stream: \"b\")"])
+        // Flush with nothing waiting (or nobody waiting) is harmless.
+        events.flush()
+        events.finish()
+        #expect(await events.nextBatch() == nil)
+    }
 }

@@ -22,7 +22,8 @@ public enum BinanceNIOConnection {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
         onOpen: @escaping @Sendable (BinanceRequestWriter) async throws -> Void,
-        onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void
+        onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void,
+        onReadComplete: @escaping @Sendable () -> Void = {}
     ) async throws -> BinanceConnectionEnd {
         let target = try Target(url: settings.url)
         let sslContext = try target.tls ? NIOSSLContext(configuration: settings.tls) : nil
@@ -44,7 +45,7 @@ public enum BinanceNIOConnection {
                     let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maxMessageSize, automaticErrorHandling: true) { channel, _ in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(
-                                BinanceFrameHandler(maxMessageSize: maxMessageSize, pingInterval: pingInterval, idleTimeout: settings.idleTimeout, onMessage: onMessage, state: state)
+                                BinanceFrameHandler(maxMessageSize: maxMessageSize, pingInterval: pingInterval, idleTimeout: settings.idleTimeout, onMessage: onMessage, onReadComplete: onReadComplete, state: state)
                             )
                             upgraded.resolve(true)
                         }
@@ -224,6 +225,9 @@ final class BinanceFrameHandler: ChannelInboundHandler, RemovableChannelHandler 
     private let maxMessageSize: Int
     private let pingInterval: Duration?
     private let onMessage: @Sendable (BinanceReceivedMessage) -> Void
+    private let onReadComplete: @Sendable () -> Void
+    /// Whether a message was handed on since the last read completed.
+    private var deliveredSinceReadComplete = false
     private let state: ConnectionState
     private var partial: ByteBuffer?
     private var awaitingPong = false
@@ -235,11 +239,15 @@ final class BinanceFrameHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// Consecutive idle checks that saw no frame.
     private var quietChecks = 0
 
-    init(maxMessageSize: Int, pingInterval: Duration?, idleTimeout: Duration? = nil, onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void, state: ConnectionState) {
+    init(
+        maxMessageSize: Int, pingInterval: Duration?, idleTimeout: Duration? = nil, onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void,
+        onReadComplete: @escaping @Sendable () -> Void = {}, state: ConnectionState
+    ) {
         self.maxMessageSize = maxMessageSize
         self.pingInterval = pingInterval
         self.idleTimeout = idleTimeout
         self.onMessage = onMessage
+        self.onReadComplete = onReadComplete
         self.state = state
     }
 
@@ -278,12 +286,6 @@ final class BinanceFrameHandler: ChannelInboundHandler, RemovableChannelHandler 
         idleTask?.cancel()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        pingTask?.cancel()
-        idleTask?.cancel()
-        context.fireChannelInactive()
-    }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         framesSinceCheck &+= 1
@@ -317,7 +319,27 @@ final class BinanceFrameHandler: ChannelInboundHandler, RemovableChannelHandler 
         if frame.fin, let message = partial {
             partial = nil
             onMessage(BinanceReceivedMessage(bytes: message, receiveTimeMicroseconds: WallClock.microseconds()))
+            deliveredSinceReadComplete = true
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if deliveredSinceReadComplete {
+            deliveredSinceReadComplete = false
+            onReadComplete()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // Nothing read is left waiting for a read to complete.
+        if deliveredSinceReadComplete {
+            deliveredSinceReadComplete = false
+            onReadComplete()
+        }
+        pingTask?.cancel()
+        idleTask?.cancel()
+        context.fireChannelInactive()
     }
 
     private func close(_ context: ChannelHandlerContext, code: WebSocketErrorCode) {

@@ -22,7 +22,8 @@ public enum BinanceWebSocketConnection {
         _ settings: BinanceConnectionSettings,
         logger: Logger,
         onOpen: @escaping @Sendable (BinanceRequestWriter) async throws -> Void,
-        onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void
+        onMessage: @escaping @Sendable (BinanceReceivedMessage) -> Void,
+        onReadComplete: @escaping @Sendable () -> Void = {}
     ) async throws -> BinanceConnectionEnd {
         var configuration = WebSocketClientConfiguration()
         configuration.maxFrameSize = settings.maxMessageSize
@@ -60,6 +61,7 @@ public enum BinanceWebSocketConnection {
                     if frame.fin, let message = partial {
                         partial = nil
                         onMessage(BinanceReceivedMessage(bytes: message, receiveTimeMicroseconds: WallClock.microseconds()))
+                        onReadComplete()
                     }
                 }
             }

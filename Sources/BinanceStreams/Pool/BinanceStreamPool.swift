@@ -593,13 +593,18 @@ public final class BinanceStreamPool: Sendable {
         settings.url = endpoint.combinedStreamURL(route: BinanceRoute(rawValue: route.rawValue) ?? .unrouted)
         settings.autoPing = configuration.pingInterval
         settings.idleTimeout = configuration.idleTimeout
+        let inbox = SocketInbox()
         let task = Task { [self] in
             let reason: String
             do {
                 let end = try await BinanceConnection.run(settings, logger: logger) { writer in
                     self.opened(id, generation: generation, writer: writer)
                 } onMessage: { message in
-                    self.received(message, on: id, generation: generation)
+                    inbox.append(message)
+                } onReadComplete: {
+                    // A read's messages under one lock, then one wake of the consumer.
+                    self.received(inbox.take(), on: id, generation: generation)
+                    self.events.flush()
                 }
                 reason = "\(end)"
             } catch {
@@ -630,82 +635,89 @@ public final class BinanceStreamPool: Sendable {
         wake.signal()
     }
 
-    private func received(_ message: BinanceReceivedMessage, on id: PoolConnectionID, generation: Int) {
-        let frame = message.frame
+    /// One socket read's messages, handled under one acquisition of the pool's lock (two
+    /// sockets on two event loops contend for it; per message, the waits showed in profiles).
+    private func received(_ messages: [BinanceReceivedMessage], on id: PoolConnectionID, generation: Int) {
+        guard !messages.isEmpty else { return }
+        // Parsed outside the lock.
+        let frames = messages.map(\.frame)
         var output: [StreamPoolEvent] = []
-        var cancel: Task<Void, Never>?
+        var cancels: [Task<Void, Never>] = []
         state.withLock { state in
-            guard var slot = state.slots[id], slot.generation == generation else { return }
-            // After a switch-over the old socket's frames are the replacement's duplicates.
-            if slot.closingForGood, case .data = frame { return }
             let now = Instant.now
-            switch frame {
-            case .data(let stream, _) where state.rotations[id] != nil || replacement(of: id, state) != nil:
-                // A rotation: both sockets carry the stream; the deduplicator delivers once.
-                _ = slot.lifecycle.frameReceived(at: now, isData: true)
-                state.slots[id] = slot
-                let isNew = state.rotations[id] != nil
-                let key = isNew ? id : replacement(of: id, state)!
-                let data = StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue, name: state.names[stream])
-                let fingerprint = OverlapDeduplicator<String, StreamMessage>.fingerprint(of: message.bytes.readableBytesView)
-                if isNew { state.rotations[key]!.newDelivered = true } else { state.rotations[key]!.oldDelivered.insert(stream) }
-                let unproven = state.rotations[key]!.dedup.unprovenStreams.count
-                let delivered = state.rotations[key]!.dedup.receive(data, fingerprint: fingerprint, stream: stream, from: isNew ? .new : .old)
-                // Switched on a full buffer without an overlap: the gap before its frames.
-                if let gap = rotationGap(state.rotations[key]!, new: key, since: unproven, now: now) { output.append(.lifecycle(gap)) }
-                output += delivered.map { .message($0) }
-                if let name = state.names[stream], case .resumed? = state.liveness.messageReceived(name, at: now) {
-                    output.append(.lifecycle(.resumed(stream: stream)))
-                }
-                // A frame from either side can complete an alignment, and so the readiness.
-                let ready = checkRotationReady(key, &state, now: now)
-                output += ready.events
-                cancel = ready.cancel
-                slot = state.slots[id]!
-            case .data(let stream, _):
-                if let gap = slot.lifecycle.frameReceived(at: now, isData: true) {
-                    let streams = state.pool.connection(id)?.streams.map(\.rawValue).sorted() ?? []
-                    output.append(.lifecycle(.reconnected(connection: id.rawValue, streams: streams, gapStartMicroseconds: wall(gap.gapStart), gapEndMicroseconds: wall(gap.gapEnd))))
-                }
-                if let name = state.names[stream], case .resumed? = state.liveness.messageReceived(name, at: now) {
-                    output.append(.lifecycle(.resumed(stream: stream)))
-                }
-                output.append(.message(StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue, name: state.names[stream])))
-            case .result(let requestID?, _):
-                _ = slot.lifecycle.frameReceived(at: now, isData: false)
-                if let trackerEvents = slot.tracker.replyReceived(id: requestID, outcome: .success) {
+            for (message, frame) in zip(messages, frames) {
+                guard var slot = state.slots[id], slot.generation == generation else { break }
+                // After a switch-over the old socket's frames are the replacement's duplicates.
+                if slot.closingForGood, case .data = frame { continue }
+                switch frame {
+                case .data(let stream, _) where state.rotations[id] != nil || replacement(of: id, state) != nil:
+                    // A rotation: both sockets carry the stream; the deduplicator delivers once.
+                    _ = slot.lifecycle.frameReceived(at: now, isData: true)
                     state.slots[id] = slot
-                    // A replacement's acks do not change the streams' state: they stay the
-                    // old connection's until the switch-over.
-                    let overlapping = state.rotations[id].map { $0.switchedAt == nil } ?? false
-                    if !overlapping { output += apply(trackerEvents, on: id, &state).map { .lifecycle($0) } }
-                    let ready = checkRotationReady(id, &state, now: now)
+                    let isNew = state.rotations[id] != nil
+                    let key = isNew ? id : replacement(of: id, state)!
+                    let data = StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue, name: state.names[stream])
+                    let fingerprint = OverlapDeduplicator<String, StreamMessage>.fingerprint(of: message.bytes.readableBytesView)
+                    if isNew { state.rotations[key]!.newDelivered = true } else { state.rotations[key]!.oldDelivered.insert(stream) }
+                    let unproven = state.rotations[key]!.dedup.unprovenStreams.count
+                    let delivered = state.rotations[key]!.dedup.receive(data, fingerprint: fingerprint, stream: stream, from: isNew ? .new : .old)
+                    // Switched on a full buffer without an overlap: the gap before its frames.
+                    if let gap = rotationGap(state.rotations[key]!, new: key, since: unproven, now: now) { output.append(.lifecycle(gap)) }
+                    output += delivered.map { .message($0) }
+                    if let name = state.names[stream], case .resumed? = state.liveness.messageReceived(name, at: now) {
+                        output.append(.lifecycle(.resumed(stream: stream)))
+                    }
+                    // A frame from either side can complete an alignment, and so the readiness.
+                    let ready = checkRotationReady(key, &state, now: now)
                     output += ready.events
-                    cancel = ready.cancel
+                    if let cancel = ready.cancel { cancels.append(cancel) }
                     slot = state.slots[id]!
+                case .data(let stream, _):
+                    if let gap = slot.lifecycle.frameReceived(at: now, isData: true) {
+                        let streams = state.pool.connection(id)?.streams.map(\.rawValue).sorted() ?? []
+                        output.append(.lifecycle(.reconnected(connection: id.rawValue, streams: streams, gapStartMicroseconds: wall(gap.gapStart), gapEndMicroseconds: wall(gap.gapEnd))))
+                    }
+                    if let name = state.names[stream], case .resumed? = state.liveness.messageReceived(name, at: now) {
+                        output.append(.lifecycle(.resumed(stream: stream)))
+                    }
+                    output.append(.message(StreamMessage(stream: stream, bytes: message.bytes, receiveTimeMicroseconds: message.receiveTimeMicroseconds, connection: id.rawValue, name: state.names[stream])))
+                case .result(let requestID?, _):
+                    _ = slot.lifecycle.frameReceived(at: now, isData: false)
+                    if let trackerEvents = slot.tracker.replyReceived(id: requestID, outcome: .success) {
+                        state.slots[id] = slot
+                        // A replacement's acks do not change the streams' state: they stay the
+                        // old connection's until the switch-over.
+                        let overlapping = state.rotations[id].map { $0.switchedAt == nil } ?? false
+                        if !overlapping { output += apply(trackerEvents, on: id, &state).map { .lifecycle($0) } }
+                        let ready = checkRotationReady(id, &state, now: now)
+                        output += ready.events
+                        if let cancel = ready.cancel { cancels.append(cancel) }
+                        slot = state.slots[id]!
+                    }
+                case .error(let requestID?, let code, let text):
+                    _ = slot.lifecycle.frameReceived(at: now, isData: false)
+                    if let trackerEvents = slot.tracker.replyReceived(id: requestID, outcome: .error(code: code, message: text)) {
+                        state.slots[id] = slot
+                        output += apply(trackerEvents, on: id, &state).map { .lifecycle($0) }
+                        slot = state.slots[id]!
+                    }
+                case .unrecognized(let reason):
+                    _ = slot.lifecycle.frameReceived(at: now, isData: false)
+                    state.unrecognizedFrames += 1
+                    output.append(.lifecycle(.unrecognizedFrame(connection: id.rawValue, reason: reason)))
+                case .result(nil, _), .error(nil, _, _):
+                    _ = slot.lifecycle.frameReceived(at: now, isData: false)
+                    state.unrecognizedFrames += 1
+                    logger.debug("frame skipped", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.frame": "\(frame)"])
                 }
-            case .error(let requestID?, let code, let text):
-                _ = slot.lifecycle.frameReceived(at: now, isData: false)
-                if let trackerEvents = slot.tracker.replyReceived(id: requestID, outcome: .error(code: code, message: text)) {
-                    state.slots[id] = slot
-                    output += apply(trackerEvents, on: id, &state).map { .lifecycle($0) }
-                    slot = state.slots[id]!
-                }
-            case .unrecognized(let reason):
-                _ = slot.lifecycle.frameReceived(at: now, isData: false)
-                state.unrecognizedFrames += 1
-                output.append(.lifecycle(.unrecognizedFrame(connection: id.rawValue, reason: reason)))
-            case .result(nil, _), .error(nil, _, _):
-                _ = slot.lifecycle.frameReceived(at: now, isData: false)
-                state.unrecognizedFrames += 1
-                logger.debug("frame skipped", metadata: ["bridge.connection": "\(id.rawValue)", "bridge.frame": "\(frame)"])
+                state.slots[id] = slot
             }
-            state.slots[id] = slot
             // Yielded under the lock: two sockets (a rotation's old and new) are read on
             // different threads, and delivery must follow the order of the decisions above.
-            for event in output { events.yield(event) }
+            // The consumer is woken when the socket read ends (`onReadComplete`), not per frame.
+            for event in output { events.yield(event, wake: false) }
         }
-        cancel?.cancel()
+        for cancel in cancels { cancel.cancel() }
         if output.contains(where: { if case .lifecycle = $0 { true } else { false } }) { wake.signal() }
     }
 
@@ -791,6 +803,24 @@ public final class BinanceStreamPool: Sendable {
 
     private func wall(_ instant: Instant) -> Int64 {
         epoch.wall + (instant - epoch.instant).wholeMicroseconds
+    }
+}
+
+/// The messages of the socket read in progress (filled and emptied on the socket's event
+/// loop, so its lock is never contended).
+private final class SocketInbox: Sendable {
+    private let messages = Mutex<[BinanceReceivedMessage]>([])
+
+    func append(_ message: BinanceReceivedMessage) {
+        messages.withLock { $0.append(message) }
+    }
+
+    /// What the read brought, leaving the inbox empty.
+    func take() -> [BinanceReceivedMessage] {
+        messages.withLock { messages in
+            defer { messages.removeAll(keepingCapacity: true) }
+            return messages
+        }
     }
 }
 

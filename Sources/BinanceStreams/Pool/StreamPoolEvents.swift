@@ -10,9 +10,14 @@ import Synchronization
 /// stream, far fewer than messages). Producers never wait: a slow consumer costs memory up to
 /// the bound, never a blocked socket read.
 ///
-/// One consumer: iterating twice at once is a programming error.
+/// One consumer, in one of two ways: iterating (or ``nextBatch()``), where each socket read
+/// wakes the consuming task; or ``drain(_:)``, where the thread that ends a socket read
+/// (``flush()``) runs the consumer's code on what is ready itself, so data reaches the
+/// consumer without a thread switch. Consuming twice at once is a programming error.
 public final class StreamPoolEvents: AsyncSequence, Sendable {
     public typealias Element = StreamPoolEvent
+    /// A consumer run by ``drain(_:)`` on the thread that hands events over.
+    public typealias Drain = @Sendable ([StreamPoolEvent]) -> Void
 
     private struct State {
         var queue = CircularBuffer<StreamPoolEvent>()
@@ -22,6 +27,14 @@ public final class StreamPoolEvents: AsyncSequence, Sendable {
         var waiter: CheckedContinuation<StreamPoolEvent?, Never>?
         var finished = false
         var totalDropped = 0
+        /// The ``drain(_:)`` consumer, while it runs.
+        var drain: Drain?
+        /// A thread is running `drain` now (one at a time: that keeps the order).
+        var draining = false
+        /// A task is on its way to run `drain` (see ``yield(_:wake:)``).
+        var drainScheduled = false
+        /// ``drain(_:)``'s caller, resumed once finished and drained (or cancelled).
+        var drainDone: CheckedContinuation<Void, Never>?
     }
 
     /// Messages held at most before the oldest is dropped.
@@ -40,21 +53,103 @@ public final class StreamPoolEvents: AsyncSequence, Sendable {
     public var bufferedCount: Int { state.withLock { $0.queue.count } }
 
     /// Adds an event; never blocks. Ignored after ``finish()``.
-    public func yield(_ event: StreamPoolEvent) {
+    ///
+    /// - Parameter wake: whether a waiting consumer is woken now. A socket read delivers its
+    ///   frames with `wake: false`, one by one, and ends with ``flush()``: the consumer wakes
+    ///   once per read instead of once per frame (each wake is a thread switch, which costs
+    ///   more than normalizing the frame).
+    public func yield(_ event: StreamPoolEvent, wake: Bool = true) {
         let resumed: (CheckedContinuation<StreamPoolEvent?, Never>, StreamPoolEvent)? = state.withLock { state in
             guard !state.finished else { return nil }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return (waiter, event)
-            }
             if case .message = event {
                 if state.messages >= capacity { Self.dropOldestMessage(&state) }
                 state.messages += 1
             }
             state.queue.append(event)
-            return nil
+            return wake ? Self.resumable(&state) : nil
         }
         if let (waiter, event) = resumed { waiter.resume(returning: event) }
+        // A drain consumer is not run here: the pool yields under its own lock, and the
+        // consumer's code must not run inside it. A waking event is rare (lifecycle), so a
+        // task runs the drain instead; frames wait for their read's `flush()`.
+        if wake, state.withLock({ state in
+            // One such task at a time (a rotation's switch-over yields thousands of frames).
+            guard state.drain != nil, !state.draining, !state.drainScheduled else { return false }
+            state.drainScheduled = true
+            return true
+        }) {
+            Task {
+                self.state.withLock { $0.drainScheduled = false }
+                self.runDrain()
+            }
+        }
+    }
+
+    /// Hands over what is ready: wakes a waiting consumer, or runs a ``drain(_:)`` consumer
+    /// on this thread (the end of a socket read; call it outside any lock the consumer's code
+    /// might take).
+    public func flush() {
+        let resumed = state.withLock { Self.resumable(&$0) }
+        if let (waiter, event) = resumed { waiter.resume(returning: event) }
+        runDrain()
+    }
+
+    /// Consumes every event by running `body` on batches of them (up to ``batchLimit``, in
+    /// order, one batch at a time) on the thread that hands them over — the one ending a
+    /// socket read, or one calling ``finish()`` — and returns once finished and drained, or
+    /// when the calling task is cancelled. `body` must not block.
+    public func drain(_ body: @escaping Drain) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let cancelled = state.withLock { state -> Bool in
+                    if Task.isCancelled { return true }
+                    state.drain = body
+                    state.drainDone = continuation
+                    return false
+                }
+                if cancelled { continuation.resume() } else { runDrain() }
+            }
+        } onCancel: {
+            let done = state.withLock { state in
+                state.drain = nil
+                defer { state.drainDone = nil }
+                return state.drainDone
+            }
+            done?.resume()
+        }
+    }
+
+    /// Runs the drain consumer on what is ready, unless another thread is running it (that
+    /// one picks up what arrived meanwhile before it stops).
+    private func runDrain() {
+        enum Next { case run(Drain, [StreamPoolEvent]), stop(CheckedContinuation<Void, Never>?) }
+        func next(_ state: inout State) -> Next {
+            guard let drain = state.drain else { return .stop(nil) }
+            if let batch = Self.takeBatch(&state, limit: Self.batchLimit) { return .run(drain, batch) }
+            state.draining = false
+            guard state.finished else { return .stop(nil) }
+            // Finished and drained: the consumer is done.
+            state.drain = nil
+            defer { state.drainDone = nil }
+            return .stop(state.drainDone)
+        }
+        var step = state.withLock { state -> Next in
+            guard state.drain != nil, !state.draining else { return .stop(nil) }
+            state.draining = true
+            return next(&state)
+        }
+        while case .run(let drain, let batch) = step {
+            drain(batch)
+            step = state.withLock { next(&$0) }
+        }
+        if case .stop(let done?) = step { done.resume() }
+    }
+
+    /// The waiting consumer and the event to hand it (the oldest ready), if both exist.
+    private static func resumable(_ state: inout State) -> (CheckedContinuation<StreamPoolEvent?, Never>, StreamPoolEvent)? {
+        guard let waiter = state.waiter, case .some(let ready?) = take(&state) else { return nil }
+        state.waiter = nil
+        return (waiter, ready)
     }
 
     private static func dropOldestMessage(_ state: inout State) {
@@ -72,7 +167,8 @@ public final class StreamPoolEvents: AsyncSequence, Sendable {
         }
     }
 
-    /// Ends the sequence once what is buffered has been read.
+    /// Ends the sequence once what is buffered has been read (a ``drain(_:)`` consumer gets
+    /// the rest on this thread).
     public func finish() {
         let waiter = state.withLock { state in
             state.finished = true
@@ -80,6 +176,7 @@ public final class StreamPoolEvents: AsyncSequence, Sendable {
             return state.waiter
         }
         waiter?.resume(returning: nil)
+        runDrain()
     }
 
     /// The next event, or nil once finished and drained (or when the task is cancelled).
@@ -123,20 +220,33 @@ public final class StreamPoolEvents: AsyncSequence, Sendable {
     /// producers append meanwhile without waking it: one lock and at most one wake-up per
     /// batch instead of per message, at up to `limit` events held outside the bound.
     fileprivate func takeBatch(limit: Int) -> [StreamPoolEvent]? {
-        state.withLock { state in
-            guard !state.dropped.isEmpty || !state.queue.isEmpty else { return nil }
-            var batch: [StreamPoolEvent] = []
-            batch.reserveCapacity(Swift.min(limit, state.dropped.count + state.queue.count))
-            while batch.count < limit, !state.dropped.isEmpty {
-                let first = state.dropped.removeFirst()
-                batch.append(.dropped(stream: first.stream, count: first.count))
-            }
-            while batch.count < limit, let event = state.queue.popFirst() {
-                if case .message = event { state.messages -= 1 }
-                batch.append(event)
-            }
-            return batch
+        state.withLock { Self.takeBatch(&$0, limit: limit) }
+    }
+
+    private static func takeBatch(_ state: inout State, limit: Int) -> [StreamPoolEvent]? {
+        guard !state.dropped.isEmpty || !state.queue.isEmpty else { return nil }
+        var batch: [StreamPoolEvent] = []
+        batch.reserveCapacity(Swift.min(limit, state.dropped.count + state.queue.count))
+        while batch.count < limit, !state.dropped.isEmpty {
+            let first = state.dropped.removeFirst()
+            batch.append(.dropped(stream: first.stream, count: first.count))
         }
+        while batch.count < limit, let event = state.queue.popFirst() {
+            if case .message = event { state.messages -= 1 }
+            batch.append(event)
+        }
+        return batch
+    }
+
+    /// The next events, up to ``batchLimit`` taken under one lock, waiting for at least one;
+    /// nil once finished and drained (or when the task is cancelled). A consumer that works
+    /// per batch (one publish per batch) uses this instead of iterating.
+    public func nextBatch() async -> [StreamPoolEvent]? {
+        if let ready = takeBatch(limit: Self.batchLimit) { return ready }
+        guard let first = await next() else { return nil }
+        var batch = [first]
+        if let more = takeBatch(limit: Self.batchLimit - 1) { batch += more }
+        return batch
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
@@ -163,7 +273,7 @@ public final class StreamPoolEvents: AsyncSequence, Sendable {
     }
 
     /// Events a consumer takes per lock (see ``takeBatch(limit:)``).
-    static let batchLimit = 256
+    public static let batchLimit = 256
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(events: self) }
 }

@@ -44,7 +44,7 @@ public final class EntryPublisher: Service, Sendable {
             maxlenByKind: [BinanceStreamKind: Int] = [:],
             bufferBytes: Int = 64 << 20,
             batchSize: Int = 512,
-            batchWindow: Duration = .microseconds(200),
+            batchWindow: Duration = .zero,
             retryDelay: Duration = .milliseconds(100)
         ) {
             self.prefix = prefix

@@ -95,6 +95,7 @@ public final class MarketService: Service, Sendable {
         // Diffs a book still held go out before the marker, which stays the last entry.
         books?.remove(streams.map(\.rawValue))
         let now = WallClock.microseconds()
+        var entries = streams.map { StreamEntry.status(stream: $0, .unsubscribed, timeMicroseconds: now) }
         state.withLock { state in
             for stream in streams {
                 state.ended.insert(stream.rawValue)
@@ -102,9 +103,10 @@ public final class MarketService: Service, Sendable {
                 state.staleSince[stream.rawValue] = nil
                 state.lastReceive[stream.rawValue] = nil
             }
+            // Under the lock ``publish(_:)`` takes: entries of these streams made before are
+            // either written already or filtered out there.
+            publisher.enqueue(&entries)
         }
-        var entries = streams.map { StreamEntry.status(stream: $0, .unsubscribed, timeMicroseconds: now) }
-        publisher.enqueue(&entries)
         for stream in streams {
             events.publish(type: "unsubscribed", market: market, ["stream": JSONValue(stream.rawValue)])
         }
@@ -125,28 +127,43 @@ public final class MarketService: Service, Sendable {
 
     // MARK: Consuming the pool
 
+    /// Consumes the pool's events where they are handed over: on the event loop that ended
+    /// the socket read (or the task that yielded a lifecycle event), a batch at a time, in
+    /// order. Each batch's entries reach the publisher in one go, with no switch to another
+    /// thread between the socket and the publisher's buffer.
     private func consume() async {
+        await pool.events.drain { batch in self.process(batch) }
+    }
+
+    /// One batch of pool events into entries for the publisher.
+    private func process(_ batch: [StreamPoolEvent]) {
         var entries: [StreamEntry] = []
-        entries.reserveCapacity(64)
-        var precisions = instruments.precisions
-        var sinceRefresh = 0
-        for await event in pool.events {
+        entries.reserveCapacity(batch.count)
+        // One read per batch of the instrument snapshot (a reload swaps it).
+        let precisions = instruments.precisions
+        for event in batch {
             switch event {
             case .message(let message):
-                // Re-read the instrument snapshot now and then (a reload swaps it).
-                sinceRefresh += 1
-                if sinceRefresh >= 1024 {
-                    precisions = instruments.precisions
-                    sinceRefresh = 0
-                }
                 handle(message, precisions: precisions, into: &entries)
             case .dropped(let stream, let count):
                 droppedByPool(stream, count, into: &entries)
             case .lifecycle(let change):
-                precisions = instruments.precisions
                 lifecycle(change, into: &entries)
             }
-            if !entries.isEmpty { publisher.enqueue(&entries) }
+        }
+        publish(&entries)
+    }
+
+    /// Hands `entries` to the publisher, less those of streams unsubscribed since they were
+    /// made: under the same lock as ``unsubscribed(_:)``, so its marker stays each stream's
+    /// last entry.
+    private func publish(_ entries: inout [StreamEntry]) {
+        guard !entries.isEmpty else { return }
+        state.withLock { state in
+            if !state.ended.isEmpty {
+                entries.removeAll { state.ended.contains($0.stream) && $0.market == market }
+            }
+            publisher.enqueue(&entries)
         }
     }
 
@@ -173,9 +190,11 @@ public final class MarketService: Service, Sendable {
                 let first = entries.count
                 try normalizer.normalize(frame: bytes, stream: stream, receiveTimeMicroseconds: message.receiveTimeMicroseconds, into: &entries)
                 // A booked stream's update goes through its book, which writes it in order
-                // with the book's snapshots and markers.
+                // with the book's snapshots and markers; entries made before it (a `resumed`
+                // marker, a gap) go out first.
                 if booked, let books, entries.count == first + 1 {
                     let entry = entries.removeLast()
+                    publish(&entries)
                     books.diff(frame: bytes, entry: entry, stream: stream, receive: message.receiveTimeMicroseconds)
                 }
             }

@@ -21,7 +21,7 @@ extension BridgeConfiguration {
         .init("api_key", "none", "Binance API key (optional; never logged)", isSecret: true),
         .init("publisher.buffer_bytes", "67108864", "bound of the buffer of entries waiting for Redis, bytes (then the oldest are dropped behind an overflow gap)"),
         .init("publisher.batch_size", "512", "most XADDs per pipelined batch"),
-        .init("publisher.batch_window_us", "200", "longest an entry waits for its batch to fill, microseconds"),
+        .init("publisher.batch_window_us", "0", "longest an entry waits for its batch to fill, microseconds (0: write what is there; batches fill while the previous one is in flight)"),
         .init("http.port", "9464", "port of /metrics, /healthz and /readyz (0: any free port)"),
         .init("http.host", "0.0.0.0", "address /metrics, /healthz and /readyz listen on (127.0.0.1: this machine only)"),
         .init("instruments.strict", "false", "reject streams whose symbol is not in the instrument cache", isBoolean: true),

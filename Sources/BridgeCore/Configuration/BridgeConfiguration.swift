@@ -51,7 +51,7 @@ public struct BridgeConfiguration: Sendable, Equatable {
         /// Most `XADD`s per pipelined batch.
         public var batchSize = 512
         /// Longest an entry waits for its batch to fill.
-        public var batchWindow: Duration = .microseconds(200)
+        public var batchWindow: Duration = .zero
 
         /// The defaults: 64 MiB, 512 entries, 200 µs.
         public init() {}

@@ -153,6 +153,10 @@ where Instant.Duration == Duration, Instant: Sendable {
 
     /// A frame arrived at `now`: `isData` for stream data, false for replies, pings and pongs.
     /// Any frame resets the idle timer; the first data frame after a reconnect ends the gap.
+    // Called per frame from another module: a generic call there would look up the type's
+    // metadata at run time on every frame (seen in profiles), so the pool's clock is
+    // specialized here.
+    @_specialize(exported: true, where Instant == ContinuousClock.Instant)
     public mutating func frameReceived(at now: Instant, isData: Bool) -> Reconnected? {
         guard isOpen, session != nil else { return nil }
         session!.lastFrameAt = now

@@ -82,6 +82,9 @@ where Instant.Duration == Duration, Instant: Sendable {
     }
 
     /// A message of `stream` arrived at `now`; returns `resumed` if it was stale.
+    // Per message, from the pool: specialized for its key and clock (see
+    // `ConnectionLifecycleStateMachine.frameReceived`).
+    @_specialize(exported: true, where Key == BinanceStreamName, Instant == ContinuousClock.Instant)
     public mutating func messageReceived(_ stream: Key, at now: Instant) -> Event? {
         guard var entry = entries[stream] else { return nil }
         defer { entries[stream] = entry }
