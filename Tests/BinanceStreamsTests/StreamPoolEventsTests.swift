@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 import Testing
 @testable import BinanceStreams
 
@@ -119,5 +120,58 @@ struct StreamPoolEventsTests {
         events.flush()
         events.finish()
         #expect(await events.nextBatch() == nil)
+    }
+
+    /// ``StreamPoolEvents/drain(_:)``: a read's frames reach the consumer on the thread that
+    /// calls `flush()`, before it returns; a lifecycle event is consumed without a flush; the
+    /// order of each producer holds with two producing at once; `finish()` hands over the
+    /// rest and ends the drain.
+    @Test func drainConsumesOnTheFlushingThreadInOrder() async throws {
+        let events = StreamPoolEvents(capacity: 100_000)
+        let seen = Mutex<[String]>([])
+        let consumer = Task { await events.drain { batch in seen.withLock { $0 += batch.map(Self.describe) } } }
+        // The drain may not be installed yet: a lifecycle event is consumed either way (by
+        // the drain's start, or by the task a waking event starts).
+        events.yield(.lifecycle(.resumed(stream: "x")))
+        try await eventuallyTrue { !seen.withLock { $0 }.isEmpty }
+        #expect(seen.withLock { $0 } == [#"resumed(stream: "x")"#])
+        seen.withLock { $0.removeAll() }
+        // Frames wait for their read's end, then are consumed by `flush()` itself.
+        events.yield(Self.message("a", 1), wake: false)
+        events.yield(Self.message("a", 2), wake: false)
+        #expect(seen.withLock { $0 }.isEmpty)
+        events.flush()
+        #expect(seen.withLock { $0 } == ["a:1", "a:2"])
+        // Two producers at once, each flushing every 10 frames: every frame once, each
+        // producer's in its order.
+        seen.withLock { $0.removeAll() }
+        await withTaskGroup(of: Void.self) { group in
+            for producer in ["p", "q"] {
+                group.addTask {
+                    for n in 0..<5_000 {
+                        events.yield(Self.message(producer, n), wake: false)
+                        if n % 10 == 9 { events.flush() }
+                    }
+                }
+            }
+        }
+        let all = seen.withLock { $0 }
+        for producer in ["p", "q"] {
+            #expect(all.filter { $0.hasPrefix(producer + ":") } == (0..<5_000).map { "\(producer):\($0)" })
+        }
+        // Left unflushed, then finish: consumed, and the drain returns.
+        events.yield(Self.message("z", 9), wake: false)
+        events.finish()
+        await consumer.value
+        #expect(seen.withLock { $0 }.last == "z:9")
+    }
+
+    /// Polls `condition` (bounded: 5 s).
+    func eventuallyTrue(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { Issue.record("condition not met within 5 s"); return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 }
