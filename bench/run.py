@@ -19,6 +19,7 @@ loopback only. Results: bench/out/<timestamp>/results.json and a table on stdout
 
   bench/run.sh                           # 10k, 50k, 100k msg/s, 20 s windows
   BENCH_RATES="10000 30000" BENCH_SECONDS=10 bench/run.sh
+  BENCH_LONG_SECONDS=600 bench/run.sh    # also 10 minutes at 50k msg/s: RSS growth
 """
 import json
 import re
@@ -139,12 +140,12 @@ def wait_for_control_channel(redis_port):
     wait_for("the bridge's control channel", lambda: cli(redis_port, "pubsub", "numsub", f"{PREFIX}:control").split()[-1] != "0", 30)
 
 
-def start_publisher(system, redis_port, db, ports, label):
+def start_publisher(system, redis_port, db, ports, label, maxlen=100_000_000):
     """The system under test, connected to the simulator; returns its process."""
     log = os.path.join(OUT, f"{system}-{label}.log")
     if system == "bridge":
         return spawn("bridge", [os.path.join(BIN, "binance-bridge"), "run", "--redis-url", f"redis://127.0.0.1:{redis_port}/{db}",
-                                "--redis-prefix", PREFIX, "--redis-maxlen", "100000000", "--log-level", "warning", "--http-port", "0",
+                                "--redis-prefix", PREFIX, "--redis-maxlen", str(maxlen), "--log-level", "warning", "--http-port", "0",
                                 "--usdm-ws-url", f"ws://127.0.0.1:{ports['usdm']}", "--usdm-rest-url", f"http://127.0.0.1:{ports['usdm']}",
                                 "--coinm-ws-url", f"ws://127.0.0.1:{ports['coinm']}", "--coinm-rest-url", f"http://127.0.0.1:{ports['coinm']}"],
                      log)
@@ -271,6 +272,46 @@ def many_streams_step(redis_port, symbols=800, seconds=20):
     }
 
 
+def long_step(redis_port, action_rate, seconds):
+    """The bridge alone for `seconds` at `action_rate` (the 50k msg/s step's), streams trimmed
+    at MAXLEN ~ 10,000 so Redis stays small: RSS sampled every 10 s, growth measured from the
+    first minute's end (start-up and first allocations done) to the end; entries Redis
+    accepted (XINFO STREAM entries-added, markers included) against what the simulator sent."""
+    cli(redis_port, "flushall")
+    sim, ports = start_sim("long", ["--aggregate-rate", str(action_rate), *TICK, "--symbols", ",".join(SYMBOLS)])
+    bridge = start_publisher("bridge", redis_port, 0, ports, "long", maxlen=10_000)
+    samples = []
+    try:
+        wait_for_control_channel(redis_port)
+        cli(redis_port, "publish", f"{PREFIX}:control", json.dumps({"op": "subscribe", "market": "usdm", "streams": STREAMS, "id": 1}))
+        keys = keys_of("bridge")
+        wait_for("an entry in every stream", lambda: all(int(cli(redis_port, "exists", k)) for k in keys), 60)
+        sent0, ticks0, t0 = http_json(ports["admin"], "/status")["messages_sent"], proc_ticks(bridge.pid), time.time()
+        while time.time() - t0 < seconds:
+            time.sleep(10)
+            samples.append((round(time.time() - t0), round(proc_status(bridge.pid, "VmRSS") / 1024, 1)))
+        sent1, ticks1, t1 = http_json(ports["admin"], "/status")["messages_sent"], proc_ticks(bridge.pid), time.time()
+        http_json(ports["admin"], "/faults/stall-connection", "POST")
+        sent_total = http_json(ports["admin"], "/status")["messages_sent"]
+        time.sleep(5)  # the bridge writes what it holds
+        added = 0
+        for k in keys:
+            info = cli(redis_port, "xinfo", "stream", k).splitlines()
+            added += int(info[info.index("entries-added") + 1])
+    finally:
+        stop(bridge)
+        stop(sim)
+    after_first_minute = next((rss for t, rss in samples if t >= 60), samples[0][1])
+    return {
+        "seconds": round(t1 - t0), "offered_msgs_per_s": round((sent1 - sent0) / (t1 - t0)),
+        "cpu_us_per_msg": round((ticks1 - ticks0) / HZ * 1e6 / max(1, sent1 - sent0), 2),
+        "sent_total": sent_total, "entries_added_with_markers": added,
+        "rss_mib_samples": samples, "rss_mib_after_first_minute": after_first_minute, "rss_mib_end": samples[-1][1],
+        "rss_mib_max": max(rss for _, rss in samples),
+        "rss_growth_pct": round(100 * (samples[-1][1] - after_first_minute) / after_first_minute, 2),
+    }
+
+
 SAMPLE = []
 
 
@@ -331,6 +372,12 @@ def main():
                   f"p99 {lat['p99']} p99.9 {lat['p999']} µs, {result['cpu_us_per_msg']} µs CPU/msg, RSS {result['rss_mib']} MiB",
                   file=sys.stderr)
         many = many_streams_step(redis_port) if os.environ.get("BENCH_MANY_STREAMS", "1") == "1" else None
+        long_seconds = float(os.environ.get("BENCH_LONG_SECONDS", "0"))
+        long = long_step(redis_port, round(50_000 / per_action), long_seconds) if long_seconds > 0 else None
+        if long:
+            print(f"{long['seconds']} s at {long['offered_msgs_per_s']} msg/s: RSS {long['rss_mib_after_first_minute']} MiB after the first "
+                  f"minute, {long['rss_mib_end']} at the end ({long['rss_growth_pct']} %), max {long['rss_mib_max']}; "
+                  f"sent {long['sent_total']}, Redis accepted {long['entries_added_with_markers']} (markers included)", file=sys.stderr)
         if many:
             print(f"4,000 streams: all confirmed in {many['all_confirmed_s']} s on {many['connections']} connections, "
                   f"RSS {many['rss_mib']} MiB", file=sys.stderr)
@@ -341,7 +388,7 @@ def main():
         for p in started:
             stop(p, signal.SIGKILL, 5)
     report = {"machine": {"nproc": os.cpu_count(), "uname": os.uname().release}, "taskset": PIN or None,
-              "window_s": WINDOW_S, "warmup_s": WARMUP_S, "streams": STREAMS, "calibration": calibration, "steps": steps, "many_streams": many,
+              "window_s": WINDOW_S, "warmup_s": WARMUP_S, "streams": STREAMS, "calibration": calibration, "steps": steps, "many_streams": many, "long_run": long,
               "redis_benchmark_xadd_per_s": ceiling, "xadd_entry_fields": len(fields) // 2,
               "xadd_entry_bytes": sum(len(f) for f in fields)}
     json.dump(report, open(os.path.join(OUT, "results.json"), "w"), indent=2)

@@ -6,6 +6,7 @@
 #   bench/run.sh
 #   BENCH_RATES="10000 50000" BENCH_SECONDS=10 bench/run.sh
 #   BENCH_TASKSET="sim=0,consumer=0,bridge=1,redis=1" bench/run.sh    # pin processes to cores
+#   BENCH_LONG_SECONDS=600 bench/run.sh                                 # plus 10 min at 50k msg/s (RSS growth)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

@@ -272,4 +272,34 @@ struct RedisConnectionTests {
             }
         }
     }
+
+    /// The name of the thread running the caller (Linux).
+    static func threadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A task preferring ``RedisConnection/executor`` runs on the connection's own thread,
+    /// before and after awaiting its commands (no hop elsewhere), and still runs to its end
+    /// once the connection is closed (then on the global executor).
+    @Test func tasksPreferringTheExecutorRunOnTheConnectionThread() async throws {
+        let redis = RedisConnection(configuration: try SharedRedis.configuration())
+        let names = try await withTaskExecutorPreference(redis.executor) {
+            var names = [Self.threadName()]
+            for i in 0..<20 {
+                #expect(try await redis.send("ECHO", "e\(i)").string == "e\(i)")
+                names.append(Self.threadName())
+            }
+            try await Task.sleep(for: .milliseconds(20))
+            names.append(Self.threadName())
+            return names
+        }
+        #expect(Set(names) == ["redis-conn"], "\(names)")
+        #expect(Self.threadName() != "redis-conn")
+        await redis.close()
+        let after = await withTaskExecutorPreference(redis.executor) {
+            try? await Task.sleep(for: .milliseconds(10))
+            return Self.threadName()
+        }
+        #expect(after != "redis-conn")
+    }
 }

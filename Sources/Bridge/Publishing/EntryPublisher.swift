@@ -181,9 +181,14 @@ public final class EntryPublisher: Service, Sendable {
 
     /// Writes batches until graceful shutdown, then drains what is buffered (as long as Redis
     /// answers) and returns. Call ``finish()`` for the same from outside a service group.
+    ///
+    /// The writer runs on its Redis connection's thread (``RedisConnection/executor``): a
+    /// batch's reply resumes it there, with no hop to the cooperative pool and back.
     public func run() async throws {
         await withGracefulShutdownHandler {
-            await self.writeLoop()
+            await withTaskExecutorPreference(self.redis.executor) {
+                await self.writeLoop()
+            }
         } onGracefulShutdown: {
             self.finish()
         }
