@@ -140,6 +140,16 @@ def wait_for_control_channel(redis_port):
     wait_for("the bridge's control channel", lambda: cli(redis_port, "pubsub", "numsub", f"{PREFIX}:control").split()[-1] != "0", 30)
 
 
+def subscribe_bridge(redis_port):
+    """The scenario's streams, subscribed through the bridge's control channel."""
+    cli(redis_port, "publish", f"{PREFIX}:control", json.dumps({"op": "subscribe", "market": "usdm", "streams": STREAMS, "id": 1}))
+
+
+def wait_for_entries(redis_port, db, keys):
+    # markPrice and depth@100ms have an entry within 3 s of their subscription.
+    wait_for("an entry in every stream", lambda: all(int(cli(redis_port, "-n", str(db), "exists", k)) for k in keys), 60)
+
+
 def start_publisher(system, redis_port, db, ports, label, maxlen=100_000_000):
     """The system under test, connected to the simulator; returns its process."""
     log = os.path.join(OUT, f"{system}-{label}.log")
@@ -173,9 +183,8 @@ def step(system, redis_port, action_rate, label, window_s=WINDOW_S, warmup_s=WAR
         if system == "bridge":
             wait_for_control_channel(redis_port)
             subscribe_started = time.time()
-            cli(redis_port, "publish", f"{PREFIX}:control", json.dumps({"op": "subscribe", "market": "usdm", "streams": STREAMS, "id": 1}))
-        # markPrice and depth@100ms have an entry within 3 s of their subscription.
-        wait_for("an entry in every stream", lambda: all(int(cli(redis_port, "-n", str(db), "exists", k)) for k in keys), 60)
+            subscribe_bridge(redis_port)
+        wait_for_entries(redis_port, db, keys)
         subscribed_s = time.time() - subscribe_started
         from_ms = int((time.time() + warmup_s) * 1000)
         consumer = subprocess.Popen([CONSUMER, "127.0.0.1", str(redis_port), str(db), str(warmup_s + window_s), "1500", str(from_ms), *keys],
@@ -283,9 +292,9 @@ def long_step(redis_port, action_rate, seconds):
     samples = []
     try:
         wait_for_control_channel(redis_port)
-        cli(redis_port, "publish", f"{PREFIX}:control", json.dumps({"op": "subscribe", "market": "usdm", "streams": STREAMS, "id": 1}))
+        subscribe_bridge(redis_port)
         keys = keys_of("bridge")
-        wait_for("an entry in every stream", lambda: all(int(cli(redis_port, "exists", k)) for k in keys), 60)
+        wait_for_entries(redis_port, 0, keys)
         sent0, ticks0, t0 = http_json(ports["admin"], "/status")["messages_sent"], proc_ticks(bridge.pid), time.time()
         while time.time() - t0 < seconds:
             time.sleep(10)

@@ -21,13 +21,15 @@ struct SimProcessTests {
         throw CancellationError()
     }
 
-    static func run(_ arguments: [String]) throws -> (Process, Pipe) {
+    /// Starts the simulator; its standard error is the returned pipe, its standard output
+    /// goes to `output` (discarded when nil).
+    static func run(_ arguments: [String], output: Pipe? = nil) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = try executable()
         process.arguments = arguments
         let errors = Pipe()
         process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
+        process.standardOutput = output ?? FileHandle.nullDevice
         try process.run()
         return (process, errors)
     }
@@ -169,13 +171,8 @@ struct SimProcessTests {
     /// line was printed, and a signal that came first was discarded (hang) or killed it (-15).
     @Test func sigtermRightAfterListeningExitsCleanly() async throws {
         for round in 0..<8 {
-            let process = Process()
-            process.executableURL = try Self.executable()
-            process.arguments = ["--usdm-port", "0", "--coinm-port", "0", "--seed", "7"]
             let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let (process, _) = try Self.run(["--usdm-port", "0", "--coinm-port", "0", "--seed", "7"], output: output)
             defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
             let reader = output.fileHandleForReading
             // Blocking reads off the test's executor; the suite's time limit bounds them.

@@ -1,6 +1,7 @@
 import NIOCore
 import Synchronization
 import Testing
+import TestSupport
 @testable import BinanceStreams
 
 @Suite("Pool output buffer")
@@ -133,7 +134,7 @@ struct StreamPoolEventsTests {
         // The drain may not be installed yet: a lifecycle event is consumed either way (by
         // the drain's start, or by the task a waking event starts).
         events.yield(.lifecycle(.resumed(stream: "x")))
-        try await eventuallyTrue { !seen.withLock { $0 }.isEmpty }
+        try await eventually("drained", timeout: .seconds(5)) { !seen.withLock { $0 }.isEmpty }
         #expect(seen.withLock { $0 } == [#"resumed(stream: "x")"#])
         seen.withLock { $0.removeAll() }
         // Frames wait for their read's end, then are consumed by `flush()` itself.
@@ -164,14 +165,5 @@ struct StreamPoolEventsTests {
         events.finish()
         await consumer.value
         #expect(seen.withLock { $0 }.last == "z:9")
-    }
-
-    /// Polls `condition` (bounded: 5 s).
-    func eventuallyTrue(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !condition() {
-            guard ContinuousClock.now < deadline else { Issue.record("condition not met within 5 s"); return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
     }
 }

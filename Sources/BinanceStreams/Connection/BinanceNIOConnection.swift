@@ -324,22 +324,23 @@ final class BinanceFrameHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if deliveredSinceReadComplete {
-            deliveredSinceReadComplete = false
-            onReadComplete()
-        }
+        endRead()
         context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         // Nothing read is left waiting for a read to complete.
-        if deliveredSinceReadComplete {
-            deliveredSinceReadComplete = false
-            onReadComplete()
-        }
+        endRead()
         pingTask?.cancel()
         idleTask?.cancel()
         context.fireChannelInactive()
+    }
+
+    /// Tells the consumer a read ended, if it delivered a message.
+    private func endRead() {
+        guard deliveredSinceReadComplete else { return }
+        deliveredSinceReadComplete = false
+        onReadComplete()
     }
 
     private func close(_ context: ChannelHandlerContext, code: WebSocketErrorCode) {

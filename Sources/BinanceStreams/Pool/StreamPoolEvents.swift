@@ -59,25 +59,24 @@ public final class StreamPoolEvents: AsyncSequence, Sendable {
     ///   once per read instead of once per frame (each wake is a thread switch, which costs
     ///   more than normalizing the frame).
     public func yield(_ event: StreamPoolEvent, wake: Bool = true) {
-        let resumed: (CheckedContinuation<StreamPoolEvent?, Never>, StreamPoolEvent)? = state.withLock { state in
-            guard !state.finished else { return nil }
+        let (resumed, startDrain) = state.withLock { state -> ((CheckedContinuation<StreamPoolEvent?, Never>, StreamPoolEvent)?, Bool) in
+            guard !state.finished else { return (nil, false) }
             if case .message = event {
                 if state.messages >= capacity { Self.dropOldestMessage(&state) }
                 state.messages += 1
             }
             state.queue.append(event)
-            return wake ? Self.resumable(&state) : nil
+            guard wake else { return (nil, false) }
+            // A drain consumer is not run here: the pool yields under its own lock, and the
+            // consumer's code must not run inside it. A waking event is rare (lifecycle), so a
+            // task runs the drain instead (one such task at a time: a rotation's switch-over
+            // yields thousands of frames); frames wait for their read's `flush()`.
+            let startDrain = state.drain != nil && !state.draining && !state.drainScheduled
+            if startDrain { state.drainScheduled = true }
+            return (Self.resumable(&state), startDrain)
         }
         if let (waiter, event) = resumed { waiter.resume(returning: event) }
-        // A drain consumer is not run here: the pool yields under its own lock, and the
-        // consumer's code must not run inside it. A waking event is rare (lifecycle), so a
-        // task runs the drain instead; frames wait for their read's `flush()`.
-        if wake, state.withLock({ state in
-            // One such task at a time (a rotation's switch-over yields thousands of frames).
-            guard state.drain != nil, !state.draining, !state.drainScheduled else { return false }
-            state.drainScheduled = true
-            return true
-        }) {
+        if startDrain {
             Task {
                 self.state.withLock { $0.drainScheduled = false }
                 self.runDrain()
